@@ -1,0 +1,18 @@
+"""idnbandit: learning cooperative inference strategies in Inference Delivery Networks.
+
+Core dependencies only (numpy, numba, gymnasium, river); torch, ray and matplotlib are optional
+extras imported lazily where used.
+"""
+
+from .errors import ConfigError, DependencyNotInstalled, IdnBanditError, TraceError, UnknownNameError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "DependencyNotInstalled",
+    "IdnBanditError",
+    "TraceError",
+    "UnknownNameError",
+    "__version__",
+]

@@ -1,0 +1,41 @@
+"""Scenario description: frozen dataclasses, TOML loading/validation, built-in scenarios."""
+
+from .model import (
+    ArrivalProcess,
+    Background,
+    ContextSpec,
+    Fault,
+    FaultKind,
+    FeedbackMode,
+    FeedbackSpec,
+    Link,
+    ModelSpec,
+    Node,
+    RewardSpec,
+    Scenario,
+    ServiceDistribution,
+    SyntheticTraceSpec,
+    Tier,
+    TraceSpec,
+    Workload,
+)
+
+__all__ = [
+    "ArrivalProcess",
+    "Background",
+    "ContextSpec",
+    "Fault",
+    "FaultKind",
+    "FeedbackMode",
+    "FeedbackSpec",
+    "Link",
+    "ModelSpec",
+    "Node",
+    "RewardSpec",
+    "Scenario",
+    "ServiceDistribution",
+    "SyntheticTraceSpec",
+    "Tier",
+    "TraceSpec",
+    "Workload",
+]

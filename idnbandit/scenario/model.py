@@ -1,0 +1,398 @@
+"""Frozen dataclasses describing one IDN experiment (DESIGN §2).
+
+Field-level checks (signs, ranges, enum values) happen in ``__post_init__``; checks that need the
+whole scenario (parent cycles, memory, options) happen in :class:`Scenario`; checks that need the
+trace (columns, class counts) happen in :func:`idnbandit.scenario.load_scenario`.
+Units are in the field names.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+
+from ..errors import ConfigError
+
+__all__ = [
+    "Tier",
+    "ArrivalProcess",
+    "ServiceDistribution",
+    "FeedbackMode",
+    "FaultKind",
+    "Link",
+    "ModelSpec",
+    "Node",
+    "Background",
+    "Workload",
+    "RewardSpec",
+    "FeedbackSpec",
+    "ContextSpec",
+    "Fault",
+    "SyntheticTraceSpec",
+    "TraceSpec",
+    "Scenario",
+]
+
+
+class _StrEnum(str, enum.Enum):
+    @classmethod
+    def parse(cls, value, where: str):
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls(value)
+        except ValueError:
+            allowed = ", ".join(repr(m.value) for m in cls)
+            raise ConfigError(f"{where}: {value!r} is not allowed; use one of {allowed}") from None
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Tier(_StrEnum):
+    """Tier of a node, from the edge of the network to its core."""
+
+    DEVICE = "device"
+    EDGE = "edge"
+    REGIONAL = "regional"
+    CLOUD = "cloud"
+
+    @property
+    def level(self) -> int:
+        return list(Tier).index(self)
+
+
+class ArrivalProcess(_StrEnum):
+    POISSON = "poisson"
+    BURSTY = "bursty"  # two-state Markov-modulated Poisson process
+    DIURNAL = "diurnal"  # sinusoidal rate, non-homogeneous Poisson by thinning
+    REPLAY = "replay"  # timestamps (seconds, one per line) from a user file
+
+
+class ServiceDistribution(_StrEnum):
+    EXPONENTIAL = "exponential"
+    DETERMINISTIC = "deterministic"
+
+
+class FeedbackMode(_StrEnum):
+    """What the deciding node observes after a decision (DESIGN §2)."""
+
+    FULL = "full"  # label known: rewards of all options
+    BANDIT = "bandit"  # reward of the chosen option only
+    LABEL_ON_FORWARD = "label_on_forward"  # label only when forwarded (HIL-N setting)
+    PROXY = "proxy"  # the remote answer stands in for the label
+
+
+class FaultKind(_StrEnum):
+    LINK_BANDWIDTH = "link_bandwidth"  # the uplink of `target` runs at `factor` x bandwidth
+    LINK_OUTAGE = "link_outage"  # the uplink of `target` is down: requests crossing it time out
+    NODE_SLOWDOWN = "node_slowdown"  # node `target` computes at `factor` x speed
+
+
+def _positive(where: str, value, *, allow_zero: bool = False, integer: bool = False) -> None:
+    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok_type:
+        kind = "an integer" if integer else "a number"
+        raise ConfigError(f"{where}: {value!r} is not {kind}")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(f"{where}: {value!r} is not allowed; it must be finite and {bound}")
+
+
+def _name(where: str, value) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}: {value!r} is not a non-empty string")
+
+
+@dataclass(frozen=True)
+class Link:
+    """The uplink from a node to its parent (the same figures apply up and down)."""
+
+    propagation_ms: float
+    bandwidth_mbps: float
+    cost_per_mb: float = 0.0
+
+    def __post_init__(self):
+        _positive("link.propagation_ms", self.propagation_ms, allow_zero=True)
+        _positive("link.bandwidth_mbps", self.bandwidth_mbps)
+        _positive("link.cost_per_mb", self.cost_per_mb, allow_zero=True)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """An ML model: its outputs come from column ``trace_column`` of the scenario's trace."""
+
+    name: str
+    trace_column: str
+    gflops: float
+    memory_mb: float
+    input_bytes: int = 50_000
+    output_bytes: int = 100
+
+    def __post_init__(self):
+        _name("models.name", self.name)
+        _name(f"models[{self.name}].trace_column", self.trace_column)
+        _positive(f"models[{self.name}].gflops", self.gflops)
+        _positive(f"models[{self.name}].memory_mb", self.memory_mb)
+        _positive(f"models[{self.name}].input_bytes", self.input_bytes, integer=True)
+        _positive(f"models[{self.name}].output_bytes", self.output_bytes, integer=True)
+
+
+@dataclass(frozen=True)
+class Node:
+    """A compute site. ``parent is None`` marks a root (it then has no uplink)."""
+
+    name: str
+    tier: Tier
+    speed_gflops: float  # GFLOP/s of one server
+    servers: int = 1
+    memory_mb: float = 1024.0
+    models: tuple[str, ...] = ()
+    parent: str | None = None
+    uplink: Link | None = None
+    cost_per_request: float = 0.0  # resource cost of one inference served here
+
+    def __post_init__(self):
+        _name("nodes.name", self.name)
+        object.__setattr__(self, "tier", Tier.parse(self.tier, f"nodes[{self.name}].tier"))
+        _positive(f"nodes[{self.name}].speed_gflops", self.speed_gflops)
+        _positive(f"nodes[{self.name}].servers", self.servers, integer=True)
+        _positive(f"nodes[{self.name}].memory_mb", self.memory_mb)
+        _positive(f"nodes[{self.name}].cost_per_request", self.cost_per_request, allow_zero=True)
+        object.__setattr__(self, "models", tuple(self.models))
+        if self.parent is not None and self.uplink is None:
+            raise ConfigError(f"nodes[{self.name}].uplink: missing; a node with a parent needs an uplink")
+        if self.parent is None and self.uplink is not None:
+            raise ConfigError(f"nodes[{self.name}].uplink: a root node (no parent) has no uplink")
+        if self.parent == self.name:
+            raise ConfigError(f"nodes[{self.name}].parent: a node cannot be its own parent")
+
+
+@dataclass(frozen=True)
+class Background:
+    """Background jobs sharing a node's servers: Poisson arrivals at a given utilisation."""
+
+    node: str
+    utilisation: float  # offered load of background jobs, per server, in [0, 1)
+    mean_service_ms: float = 10.0
+    service: ServiceDistribution = ServiceDistribution.EXPONENTIAL
+
+    def __post_init__(self):
+        _name("workload.background.node", self.node)
+        where = f"workload.background[{self.node}]"
+        _positive(f"{where}.utilisation", self.utilisation, allow_zero=True)
+        if self.utilisation >= 1:
+            raise ConfigError(f"{where}.utilisation: {self.utilisation!r} is not allowed; it must be < 1")
+        _positive(f"{where}.mean_service_ms", self.mean_service_ms)
+        object.__setattr__(self, "service", ServiceDistribution.parse(self.service, f"{where}.service"))
+
+
+@dataclass(frozen=True)
+class Workload:
+    """How requests arrive: per-origin rates and process, plus background load per node."""
+
+    origins: tuple[str, ...]
+    rate_per_s: float = 10.0  # mean request rate at each origin
+    process: ArrivalProcess = ArrivalProcess.POISSON
+    burst_factor: float = 5.0  # bursty: rate in the high state / rate_per_s ...
+    mean_burst_s: float = 2.0  # ... mean sojourn in the high state
+    mean_calm_s: float = 8.0  # ... mean sojourn in the low state (low rate keeps the mean at rate_per_s)
+    diurnal_period_s: float = 86_400.0
+    diurnal_amplitude: float = 0.5  # rate(t) = rate_per_s * (1 + a sin(2 pi t / period))
+    replay_file: str | None = None  # one timestamp (seconds) per line, non-decreasing
+    background: tuple[Background, ...] = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "origins", tuple(self.origins))
+        if not self.origins:
+            raise ConfigError("workload.origins: empty; list at least one origin node")
+        for o in self.origins:
+            _name("workload.origins", o)
+        object.__setattr__(self, "process", ArrivalProcess.parse(self.process, "workload.process"))
+        _positive("workload.rate_per_s", self.rate_per_s)
+        _positive("workload.burst_factor", self.burst_factor)
+        _positive("workload.mean_burst_s", self.mean_burst_s)
+        _positive("workload.mean_calm_s", self.mean_calm_s)
+        _positive("workload.diurnal_period_s", self.diurnal_period_s)
+        _positive("workload.diurnal_amplitude", self.diurnal_amplitude, allow_zero=True)
+        if self.diurnal_amplitude > 1:
+            raise ConfigError(
+                f"workload.diurnal_amplitude: {self.diurnal_amplitude!r} is not allowed; it must be in [0, 1]"
+            )
+        if self.process is ArrivalProcess.BURSTY:
+            frac = self.mean_burst_s / (self.mean_burst_s + self.mean_calm_s)
+            if self.burst_factor * frac >= 1 and self.burst_factor > 1:
+                raise ConfigError(
+                    "workload.burst_factor: too large for the burst/calm durations "
+                    f"(burst_factor * mean_burst_s / (mean_burst_s + mean_calm_s) = {self.burst_factor * frac:.3g}"
+                    " must be < 1 so that the calm-state rate stays positive)"
+                )
+        if self.process is ArrivalProcess.REPLAY and not self.replay_file:
+            raise ConfigError("workload.replay_file: missing; process = 'replay' needs a timestamp file")
+        object.__setattr__(self, "background", tuple(self.background))
+
+
+@dataclass(frozen=True)
+class RewardSpec:
+    """reward = w_acc * correct - w_lat_per_s * latency_s - w_cost * cost; late answers count as failed."""
+
+    w_acc: float = 1.0
+    w_lat_per_s: float = 1.0
+    w_cost: float = 0.0
+    deadline_ms: float | None = None
+
+    def __post_init__(self):
+        _positive("reward.w_acc", self.w_acc, allow_zero=True)
+        _positive("reward.w_lat_per_s", self.w_lat_per_s, allow_zero=True)
+        _positive("reward.w_cost", self.w_cost, allow_zero=True)
+        if self.deadline_ms is not None:
+            _positive("reward.deadline_ms", self.deadline_ms)
+
+
+@dataclass(frozen=True)
+class FeedbackSpec:
+    mode: FeedbackMode = FeedbackMode.BANDIT
+    delay_requests: int = 0  # feedback reaches the agent this many requests later ...
+    delay_s: float = 0.0  # ... or this many simulated seconds later (at most one of the two)
+
+    def __post_init__(self):
+        object.__setattr__(self, "mode", FeedbackMode.parse(self.mode, "feedback.mode"))
+        _positive("feedback.delay_requests", self.delay_requests, allow_zero=True, integer=True)
+        _positive("feedback.delay_s", self.delay_s, allow_zero=True)
+        if self.delay_requests and self.delay_s:
+            raise ConfigError("feedback: set at most one of delay_requests and delay_s")
+
+
+@dataclass(frozen=True)
+class ContextSpec:
+    """Which features the agent's context holds (DESIGN §2)."""
+
+    confidence: bool = True  # max prob, margin, normalised entropy of the local model
+    load: bool = True  # estimated queueing backlog (s) of each option's node
+    calibrated: bool = False  # temperature-scale the local model's probabilities first
+
+    def __post_init__(self):
+        for f in ("confidence", "load", "calibrated"):
+            if not isinstance(getattr(self, f), bool):
+                raise ConfigError(f"context.{f}: {getattr(self, f)!r} is not true/false")
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A timed fault: active for simulated times in [start_s, end_s)."""
+
+    kind: FaultKind
+    target: str  # node name (its uplink for link faults)
+    start_s: float
+    end_s: float
+    factor: float = 0.1  # bandwidth or speed multiplier (ignored by link_outage)
+
+    def __post_init__(self):
+        object.__setattr__(self, "kind", FaultKind.parse(self.kind, "faults.kind"))
+        _name("faults.target", self.target)
+        _positive("faults.start_s", self.start_s, allow_zero=True)
+        _positive("faults.end_s", self.end_s)
+        if self.end_s <= self.start_s:
+            raise ConfigError(f"faults[{self.target}].end_s: {self.end_s!r} must be > start_s ({self.start_s!r})")
+        _positive("faults.factor", self.factor)
+
+
+@dataclass(frozen=True)
+class SyntheticTraceSpec:
+    """A synthetic trace with correlated errors (see :func:`idnbandit.traces.synthetic_trace`)."""
+
+    model_names: tuple[str, ...]
+    accuracies: tuple[float, ...]
+    n_samples: int = 20_000
+    n_classes: int = 10
+    seed: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "model_names", tuple(self.model_names))
+        object.__setattr__(self, "accuracies", tuple(float(a) for a in self.accuracies))
+        if len(self.model_names) != len(self.accuracies) or not self.model_names:
+            raise ConfigError("trace.synthetic: model_names and accuracies must be non-empty and of equal length")
+        for a in self.accuracies:
+            if not 0 < a < 1:
+                raise ConfigError(f"trace.synthetic.accuracies: {a!r} is not allowed; each must be in (0, 1)")
+        _positive("trace.synthetic.n_samples", self.n_samples, integer=True)
+        _positive("trace.synthetic.n_classes", self.n_classes, integer=True)
+        if self.n_classes < 2:
+            raise ConfigError("trace.synthetic.n_classes: must be >= 2")
+
+
+@dataclass(frozen=True)
+class TraceSpec:
+    """Where a scenario's model outputs come from: exactly one of builtin, path, synthetic."""
+
+    builtin: str | None = None
+    path: str | None = None
+    synthetic: SyntheticTraceSpec | None = None
+
+    def __post_init__(self):
+        given = [k for k in ("builtin", "path", "synthetic") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ConfigError(
+                f"trace: set exactly one of builtin, path, synthetic (got {', '.join(given) or 'none'})"
+            )
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A frozen, validated IDN experiment. Build with :func:`idnbandit.scenario.load_scenario`."""
+
+    name: str
+    nodes: tuple[Node, ...]
+    models: tuple[ModelSpec, ...]
+    workload: Workload
+    trace: TraceSpec
+    reward: RewardSpec = field(default_factory=RewardSpec)
+    feedback: FeedbackSpec = field(default_factory=FeedbackSpec)
+    context: ContextSpec = field(default_factory=ContextSpec)
+    faults: tuple[Fault, ...] = ()
+    description: str = ""
+    seed: int = 0
+    source: str = ""  # file the scenario was read from (for messages); not part of equality
+    base_dir: str = field(default="", compare=False)  # resolves relative trace/replay paths
+
+    def __post_init__(self):
+        _name("name", self.name)
+        for f in ("nodes", "models", "faults"):
+            object.__setattr__(self, f, tuple(getattr(self, f)))
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed: {self.seed!r} is not allowed; it must be an integer >= 0")
+        from .validate import validate_scenario
+
+        validate_scenario(self)
+
+    # ------------------------------------------------------------------ lookups
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        from ..errors import UnknownNameError
+
+        raise UnknownNameError("node", name, [n.name for n in self.nodes])
+
+    def model(self, name: str) -> ModelSpec:
+        for m in self.models:
+            if m.name == name:
+                return m
+        from ..errors import UnknownNameError
+
+        raise UnknownNameError("model", name, [m.name for m in self.models])
+
+    def path_to_root(self, node: str) -> tuple[Node, ...]:
+        """Nodes from ``node`` (included) up to its root."""
+        out = []
+        cur: str | None = node
+        while cur is not None:
+            n = self.node(cur)
+            out.append(n)
+            cur = n.parent
+        return tuple(out)
+
+    def options(self, origin: str) -> tuple[tuple[str, str], ...]:
+        """The option list of ``origin``: ``(node, model)`` pairs along its path, local first."""
+        return tuple((n.name, m) for n in self.path_to_root(origin) for m in n.models)
