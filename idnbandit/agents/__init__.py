@@ -5,13 +5,42 @@ Imports nothing of the simulator: usable by any simulator with numpy and numba a
 
 from .base import Agent, AgentKernels
 from .baselines import Fixed, Random
+from .epsilon_greedy import EpsilonGreedy
+from .exp3 import EXP3, EXP4
+from .hedge_hi import HedgeHI, HedgeHIRestart
+from .hi_lcb import HILCB, HILCBLite
+from .hil import HILF, HILN
+from .lints import LinTS
+from .linucb import LinUCB
+from .nonstationary import DiscountedLinUCB, SlidingWindowLinUCB
+from .oracle import Oracle
 from .registry import agent_names, make_agent, parse_agent_spec
+from .river_policy import RiverPolicy
+from .squarecb import SquareCB
+from .threshold import StaticThreshold
 
 __all__ = [
     "Agent",
     "AgentKernels",
+    "EXP3",
+    "EXP4",
+    "HILCB",
+    "HILCBLite",
+    "HILF",
+    "HILN",
+    "HedgeHI",
+    "HedgeHIRestart",
+    "RiverPolicy",
+    "SquareCB",
     "Fixed",
     "Random",
+    "DiscountedLinUCB",
+    "EpsilonGreedy",
+    "LinTS",
+    "LinUCB",
+    "Oracle",
+    "SlidingWindowLinUCB",
+    "StaticThreshold",
     "agent_names",
     "make_agent",
     "parse_agent_spec",

@@ -1,5 +1,16 @@
 """Scenario description: frozen dataclasses, TOML loading/validation, built-in scenarios."""
 
+from .describe import describe_scenario
+from .io import (
+    builtin_names,
+    builtin_path,
+    check_scenario_data,
+    dump_scenario,
+    load_scenario,
+    loads_scenario,
+    resolve_path,
+    resolve_trace,
+)
 from .model import (
     ArrivalProcess,
     Background,
@@ -19,6 +30,7 @@ from .model import (
     TraceSpec,
     Workload,
 )
+from .parse import scenario_from_dict, scenario_to_dict
 
 __all__ = [
     "ArrivalProcess",
@@ -38,4 +50,15 @@ __all__ = [
     "Tier",
     "TraceSpec",
     "Workload",
+    "builtin_names",
+    "describe_scenario",
+    "builtin_path",
+    "check_scenario_data",
+    "dump_scenario",
+    "load_scenario",
+    "loads_scenario",
+    "resolve_path",
+    "resolve_trace",
+    "scenario_from_dict",
+    "scenario_to_dict",
 ]

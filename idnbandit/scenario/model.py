@@ -202,6 +202,7 @@ class Workload:
     diurnal_amplitude: float = 0.5  # rate(t) = rate_per_s * (1 + a sin(2 pi t / period))
     replay_file: str | None = None  # one timestamp (seconds) per line, non-decreasing
     background: tuple[Background, ...] = ()
+    timeout_ms: float = 10_000.0  # a client gives up after this long (e.g. its request crossed a link in outage)
 
     def __post_init__(self):
         object.__setattr__(self, "origins", tuple(self.origins))
@@ -231,6 +232,7 @@ class Workload:
         if self.process is ArrivalProcess.REPLAY and not self.replay_file:
             raise ConfigError("workload.replay_file: missing; process = 'replay' needs a timestamp file")
         object.__setattr__(self, "background", tuple(self.background))
+        _positive("workload.timeout_ms", self.timeout_ms)
 
 
 @dataclass(frozen=True)
@@ -319,7 +321,14 @@ class SyntheticTraceSpec:
         _positive("trace.synthetic.n_samples", self.n_samples, integer=True)
         _positive("trace.synthetic.n_classes", self.n_classes, integer=True)
         if self.n_classes < 2:
-            raise ConfigError("trace.synthetic.n_classes: must be >= 2")
+            raise ConfigError(f"trace.synthetic.n_classes: {self.n_classes!r} is not allowed; it must be >= 2")
+        _positive("trace.synthetic.seed", self.seed, allow_zero=True, integer=True)
+        for n in self.model_names:
+            _name("trace.synthetic.model_names", n)
+        if len(set(self.model_names)) != len(self.model_names):
+            raise ConfigError(
+                f"trace.synthetic.model_names: {list(self.model_names)} lists a name twice; names must be unique"
+            )
 
 
 @dataclass(frozen=True)
@@ -353,7 +362,7 @@ class Scenario:
     faults: tuple[Fault, ...] = ()
     description: str = ""
     seed: int = 0
-    source: str = ""  # file the scenario was read from (for messages); not part of equality
+    source: str = field(default="", compare=False)  # file the scenario was read from (for messages)
     base_dir: str = field(default="", compare=False)  # resolves relative trace/replay paths
 
     def __post_init__(self):

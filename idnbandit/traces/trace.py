@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -166,18 +165,27 @@ class Trace:
             raise TraceError(f"{meta_path}: not valid JSON ({exc})") from None
         if not isinstance(meta, dict) or meta.get("format") != "idnbandit-trace" or "model_names" not in meta:
             raise TraceError(f"{meta_path}: not an idnbandit trace description (needs format and model_names)")
+        names, extra = meta["model_names"], meta.get("metadata", {})
+        if not isinstance(names, list) or not all(isinstance(x, str) for x in names):
+            raise TraceError(f"{meta_path}: model_names must be a list of strings, got {names!r}")
+        if not isinstance(extra, dict):
+            raise TraceError(f"{meta_path}: metadata must be a JSON object, got {type(extra).__name__}")
         try:
-            with np.load(path, allow_pickle=False) as z:
+            z = np.load(path, allow_pickle=False)
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise TraceError(f"{path}: not an .npz archive (found a single {type(z).__name__})")
+            with z:
                 missing = {"probs", "labels"} - set(z.files)
                 if missing:
                     raise TraceError(f"{path}: missing array(s) {sorted(missing)}")
                 probs, labels = z["probs"], z["labels"]
         except TraceError:
             raise
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        except Exception as exc:  # numpy and zipfile raise many types on damaged bytes
+            # (OSError, ValueError, EOFError, BadZipFile, zlib.error, tokenize.TokenError, SyntaxError, ...)
             raise TraceError(f"{path}: cannot read the arrays ({type(exc).__name__}: {exc}); the file is truncated or corrupted") from None
         try:
-            return cls(probs, labels, tuple(meta["model_names"]), meta.get("metadata", {}))
+            return cls(probs, labels, tuple(names), extra)
         except TraceError as exc:
             raise TraceError(f"{path}: {exc}") from None
 

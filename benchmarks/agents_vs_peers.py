@@ -1,0 +1,206 @@
+"""LinUCB throughput: idnbandit (fused and per-step) against river and Vowpal Wabbit, in one run.
+
+One synthetic linear contextual bandit stream (d = 16 unit-norm features, K = 4 options, Bernoulli
+rewards with mean 0.5 + 0.5·θ_aᵀx) is played by
+
+* ``ours-fused``   LinUCB's numba kernels driven by one compiled loop (as ``sim.simulate`` runs them);
+* ``ours-step``    ``agent.act(x)`` + ``agent.update(x, a, r)`` from a Python loop;
+* ``river``        river 0.26 ``bandit.LinUCBDisjoint`` (``pull`` + ``update``; dict contexts prebuilt);
+* ``vw-loop``      Vowpal Wabbit ``--cb_explore_adf --squarecb -q sa``, ``Workspace.predict`` / ``learn``
+                   on multi-line ADF examples from a Python loop (shared feature strings prebuilt);
+* ``vw-file``      Vowpal Wabbit's whole-file online simulation ``--cbify K --cbify_cs --cb_explore_adf
+                   --squarecb`` on the same stream written as cost-sensitive rows (cost = 1 − reward).
+
+It prints decisions+updates per second (median of ``--repeats``), the mean reward each obtained (a
+sanity check that all play the same problem; VW learns a different model), and the ratio of ours
+to every peer. BLAS is pinned to one thread. Ratios measured in one run are what to compare:
+absolute figures move with the machine's load.
+
+Run::
+
+    python benchmarks/agents_vs_peers.py            # peers need the bench extra: pip install 'idnbandit[bench]'
+"""
+
+from __future__ import annotations
+
+import os
+
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+from numba import njit  # noqa: E402
+
+from idnbandit.agents import LinUCB  # noqa: E402
+
+D, K = 16, 4
+
+
+def make_stream(n: int, seed: int):
+    """(X (n, d) unit-norm contexts, R (n, K) Bernoulli rewards, means (n, K))."""
+    rng = np.random.default_rng(seed)
+    theta = rng.normal(size=(K, D))
+    theta /= np.linalg.norm(theta, axis=1, keepdims=True)
+    X = rng.normal(size=(n, D))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    means = 0.5 + 0.5 * (X @ theta.T)
+    R = (rng.random((n, K)) < means).astype(np.float64)
+    return X, R, means
+
+
+@njit
+def fused_loop(select, update, state, X, R, U):
+    """Whole loop in one compiled call; returns the total reward."""
+    nan = np.full(R.shape[1], np.nan)
+    total = 0.0
+    for i in range(X.shape[0]):
+        a = select(state, X[i], U[i])
+        r = R[i, a]
+        update(state, X[i], a, r, nan)
+        total += r
+    return total
+
+
+def bench_fused(X, R):
+    agent = LinUCB(K, D, alpha=1.0, seed=0)
+    k = agent.kernels()
+    U = agent.rng.random((X.shape[0], k.n_uniforms))
+    t = time.perf_counter()
+    total = fused_loop(k.select, k.update, k.state, X, R, U)
+    return X.shape[0] / (time.perf_counter() - t), total / X.shape[0]
+
+
+def bench_step(X, R):
+    agent = LinUCB(K, D, alpha=1.0, seed=0)
+    act, upd = agent.act, agent.update
+    rows = list(X)  # row views, as a caller holding an (n, d) array would pass them
+    total = 0.0
+    t = time.perf_counter()
+    for i, x in enumerate(rows):
+        a = act(x)
+        r = R[i, a]
+        upd(x, a, r)
+        total += r
+    return len(rows) / (time.perf_counter() - t), total / len(rows)
+
+
+def bench_river(X, R):
+    from river import bandit
+
+    policy = bandit.LinUCBDisjoint(alpha=1.0)
+    arms = list(range(K))
+    ctx = [{f"x{j}": float(v) for j, v in enumerate(x)} for x in X]
+    total = 0.0
+    t = time.perf_counter()
+    for i, c in enumerate(ctx):
+        a = policy.pull(arms, context=c)
+        r = R[i, a]
+        policy.update(a, c, r)
+        total += r
+    return len(ctx) / (time.perf_counter() - t), total / len(ctx)
+
+
+def _shared(x) -> str:
+    return "shared |s " + " ".join(f"f{j}:{v:.6f}" for j, v in enumerate(x))
+
+
+def bench_vw_loop(X, R, seed):
+    import vowpalwabbit
+
+    vw = vowpalwabbit.Workspace(f"--cb_explore_adf --squarecb -q sa --quiet --random_seed {seed}")
+    shared = [_shared(x) for x in X]
+    actions = [f"|a a{k}" for k in range(K)]
+    rng = np.random.default_rng(seed)
+    u = rng.random(X.shape[0])
+    total = 0.0
+    t = time.perf_counter()
+    for i, s in enumerate(shared):
+        ex = [s, *actions]
+        pmf = vw.predict(ex)
+        a = min(int(np.searchsorted(np.cumsum(pmf), u[i] * sum(pmf), side="right")), K - 1)
+        r = R[i, a]
+        ex[1 + a] = f"0:{1.0 - r}:{pmf[a]} {actions[a]}"
+        vw.learn(ex)
+        total += r
+    rate = X.shape[0] / (time.perf_counter() - t)
+    vw.finish()
+    return rate, total / X.shape[0]
+
+
+def bench_vw_file(X, R, seed):
+    import vowpalwabbit
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "stream.cs"
+        with path.open("w") as f:
+            for x, r in zip(X, R):
+                costs = " ".join(f"{k + 1}:{1.0 - r[k]:.0f}" for k in range(K))
+                f.write(f"{costs} | " + " ".join(f"f{j}:{v:.6f}" for j, v in enumerate(x)) + "\n")
+        t = time.perf_counter()
+        vw = vowpalwabbit.Workspace(
+            f"--cbify {K} --cbify_cs --cb_explore_adf --squarecb --quiet --random_seed {seed} -d {path}"
+        )
+        loss = vw.get_sum_loss() / max(vw.get_weighted_examples(), 1.0)
+        vw.finish()
+        rate = X.shape[0] / (time.perf_counter() - t)
+    return rate, float("nan") if loss != loss else loss
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--fused-steps", type=int, default=1_000_000)
+    p.add_argument("--step-steps", type=int, default=100_000)
+    p.add_argument("--river-steps", type=int, default=3_000)
+    p.add_argument("--vw-steps", type=int, default=5_000)
+    p.add_argument("--vw-file-steps", type=int, default=200_000)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-peers", action="store_true", help="measure only idnbandit")
+    args = p.parse_args(argv)
+
+    n = max(args.fused_steps, args.step_steps, args.river_steps, args.vw_steps, args.vw_file_steps)
+    X, R, means = make_stream(n, args.seed)
+    print(f"stream: d={D}, K={K}, {n} rows; best-option mean reward {means.max(axis=1).mean():.3f}, "
+          f"random {means.mean():.3f}; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    bench_fused(X[:100], R[:100])  # compile (or load the cache) outside the timing
+
+    runs = {
+        "ours-fused": lambda: bench_fused(X[: args.fused_steps], R[: args.fused_steps]),
+        "ours-step": lambda: bench_step(X[: args.step_steps], R[: args.step_steps]),
+    }
+    if not args.no_peers:
+        runs["river"] = lambda: bench_river(X[: args.river_steps], R[: args.river_steps])
+        runs["vw-loop"] = lambda: bench_vw_loop(X[: args.vw_steps], R[: args.vw_steps], args.seed)
+        runs["vw-file"] = lambda: bench_vw_file(X[: args.vw_file_steps], R[: args.vw_file_steps], args.seed)
+    rates, quality = {}, {}
+    for name, fn in runs.items():
+        try:
+            results = [fn() for _ in range(args.repeats)]
+        except ImportError as exc:
+            print(f"{name:11s} skipped ({exc}); pip install 'idnbandit[bench]'")
+            continue
+        rates[name] = statistics.median(r for r, _ in results)
+        quality[name] = results[0][1]
+    print(f"\n{'implementation':14s} {'decisions+updates/s':>20s}   quality")
+    for name, rate in rates.items():
+        q = quality[name]
+        what = "VW avg loss (vs best arm)" if name == "vw-file" else "mean reward"
+        print(f"{name:14s} {rate:20,.0f}   {what} {q:.3f}")
+    print()
+    for ours in ("ours-fused", "ours-step"):
+        if ours not in rates:
+            continue
+        ratios = ", ".join(f"{rates[ours] / rates[p]:,.1f}x {p}" for p in rates if not p.startswith("ours"))
+        print(f"{ours}: {ratios or 'no peers measured'}")
+    print("\ntargets: ours-fused >= 2,000,000/s, ours-step >= 200,000/s "
+          f"(this run: {rates.get('ours-fused', 0):,.0f} and {rates.get('ours-step', 0):,.0f})")
+
+
+if __name__ == "__main__":
+    main()

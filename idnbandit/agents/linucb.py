@@ -1,0 +1,290 @@
+"""LinUCB (disjoint): one ridge regression per option and an upper-confidence index.
+
+Also home of what the other linear agents share: :class:`LinearAgent` (the lean per-step
+``act`` / ``update`` path and the feedback rule) and the per-arm ridge update kernel
+:func:`ridge_update_arm_` (Sherman–Morrison with periodic refactorisation, ALGORITHMS.md §1b (A)).
+
+Feedback rule of every linear agent: ``update`` learns, for every option ``k`` whose reward is
+observed (``rewards[k]`` not NaN; for the action taken, ``r`` stands in when ``rewards[a]`` is NaN),
+one ridge step of option ``k``'s model on ``(x, reward_k)``. With full feedback that is every option,
+with bandit feedback only the action taken, and with nothing observed (all NaN) nothing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from ..errors import ConfigError
+from ._linalg import (
+    FASTMATH,
+    all_finite,
+    cholesky_,
+    dot,
+    inverse_from_cholesky_,
+    matvec_,
+    quad_form,
+    sherman_morrison_update_,
+)
+from .base import Agent
+from .registry import register
+
+__all__ = ["LinUCB", "LinearAgent"]
+
+_EMPTY = np.empty(0, dtype=np.float64)
+_F8 = _EMPTY.dtype
+_FLOATS = (float, np.float64)
+
+
+def check_real(name: str, v, *, lo: float | None = None, hi: float | None = None,
+               lo_open: bool = False, hi_open: bool = False, optional: bool = False) -> None:
+    """Raise ConfigError naming ``name`` unless ``v`` is a finite real number in the given range."""
+    if v is None and optional:
+        return
+    ok = not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating)) and math.isfinite(v)
+    if ok and lo is not None:
+        ok = v > lo if lo_open else v >= lo
+    if ok and hi is not None:
+        ok = v < hi if hi_open else v <= hi
+    if not ok:
+        lo_s = "" if lo is None else f"{'>' if lo_open else '>='} {lo}"
+        hi_s = "" if hi is None else f"{'<' if hi_open else '<='} {hi}"
+        rng = " and ".join(s for s in (lo_s, hi_s) if s)
+        raise ConfigError(f"{name}: {v!r} is not allowed; it must be a finite number" + (f" {rng}" if rng else "")
+                          + (" or None" if optional else ""))
+
+
+def check_integer(name: str, v, lo: int) -> None:
+    """Raise ConfigError naming ``name`` unless ``v`` is an integer >= ``lo``."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+        raise ConfigError(f"{name}: {v!r} is not allowed; it must be an integer >= {lo}")
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def observed_reward(k, a, r, rewards):
+    """Reward of option ``k`` as observed (NaN if not): ``rewards[k]``, or ``r`` for the action taken."""
+    rk = rewards[k]
+    if rk != rk and k == a:
+        rk = r
+    return rk
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def refactor_arm_(A, Ainv, k, work):
+    """``Ainv[k] <- inv(A[k])`` through a fresh Cholesky factor (allocates; called rarely)."""
+    d = A.shape[1]
+    L = np.empty((d, d))
+    if cholesky_(A[k], L):
+        inverse_from_cholesky_(L, Ainv[k], work)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def ridge_update_arm_(A, Ainv, b, theta, since, k, x, r, refactor_every, work):
+    """One ridge-regression step of option ``k`` on ``(x, r)``: A += xxᵀ, b += r x, SM on Ainv.
+
+    ``Ainv`` is refactorised from ``A`` (Cholesky) every ``refactor_every`` updates of the option, and
+    immediately if the Sherman–Morrison denominator is not positive. Then ``theta[k] = Ainv[k] b[k]``.
+    """
+    d = x.shape[0]
+    Ak = A[k]
+    bk = b[k]
+    for i in range(d):
+        xi = x[i]
+        bk[i] += r * xi
+        for j in range(d):
+            Ak[i, j] += xi * x[j]
+    ok = sherman_morrison_update_(Ainv[k], x, work)
+    since[k] += 1
+    if not ok or since[k] >= refactor_every:
+        refactor_arm_(A, Ainv, k, work)
+        since[k] = 0
+    matvec_(Ainv[k], bk, theta[k])
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def linucb_select(state, x, u):
+    """argmax_a θ_aᵀx + α·sqrt(xᵀA_a⁻¹x); lowest index on ties (deterministic, ``u`` unused)."""
+    fcfg, icfg, A, Ainv, b, theta, since, work = state
+    alpha = fcfg[0]
+    best = 0
+    best_p = -math.inf
+    for k in range(theta.shape[0]):
+        q = quad_form(Ainv[k], x)
+        p = dot(theta[k], x) + alpha * math.sqrt(q if q > 0.0 else 0.0)
+        if p > best_p:
+            best_p = p
+            best = k
+    return best
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def linucb_update(state, x, a, r, rewards):
+    """Ridge step for every option whose reward is observed (see the module docstring)."""
+    fcfg, icfg, A, Ainv, b, theta, since, work = state
+    for k in range(theta.shape[0]):
+        rk = observed_reward(k, a, r, rewards)
+        if rk == rk:
+            ridge_update_arm_(A, Ainv, b, theta, since, k, x, rk, icfg[0], work)
+
+
+@njit(cache=True)
+def linucb_checked_select(state, x, u):
+    """:func:`linucb_select`, or -1 if ``x`` is not finite (the step path's one-call validation)."""
+    if not all_finite(x):
+        return -1
+    return linucb_select(state, x, u)
+
+
+@njit(cache=True)
+def linucb_checked_update(state, x, a, r, rewards):
+    """:func:`linucb_update`, or False (nothing done) if ``x`` is not finite."""
+    if not all_finite(x):
+        return False
+    linucb_update(state, x, a, r, rewards)
+    return True
+
+
+def ridge_state(n_actions: int, d: int, ridge: float):
+    """Fresh per-option ridge statistics: A = ridge·I, Ainv = I/ridge, b = θ = 0, since = 0, work."""
+    eye = np.eye(d)
+    A = np.repeat((ridge * eye)[None], n_actions, axis=0)
+    Ainv = np.repeat((eye / ridge)[None], n_actions, axis=0)
+    return A, Ainv, np.zeros((n_actions, d)), np.zeros((n_actions, d)), np.zeros(n_actions, np.int64), np.zeros(d)
+
+
+class LinearAgent(Agent):
+    """Shared machinery of the linear agents: a lean per-step path.
+
+    The per-step ``act`` / ``update`` skip the generic conversions when the context already is a
+    contiguous float64 array of the right shape; its finiteness is then checked inside the same
+    compiled call as the kernel (``_checked_select`` / ``_checked_update``: they return -1 / False
+    for a non-finite context, which is then reported by the full validation). Anything else takes
+    the full validation of :class:`~idnbandit.agents.base.Agent`. Agents without checked variants
+    check finiteness with one small compiled call before the kernel. Both paths run the same kernels,
+    so results are identical.
+    """
+
+    _checked_select = None  # njit (state, x, u) -> select(...) or -1 if x is not finite
+    _checked_update = None  # njit (state, x, a, r, rewards) -> True, or False if x is not finite
+
+    def reset(self) -> Agent:
+        self._shape = (self.n_features,)
+        self._no_rewards = np.full(self.n_actions, np.nan)
+        return super().reset()
+
+    def _is_fast(self, context) -> bool:
+        return (type(context) is np.ndarray and context.dtype is _F8 and context.shape == self._shape
+                and context.flags.c_contiguous)
+
+    def act(self, context) -> int:
+        n_u = self.n_uniforms
+        u = self._rng.random(n_u) if n_u else _EMPTY
+        if self._is_fast(context):
+            if self._checked_select is not None:
+                a = self._checked_select(self._state, context, u)
+                if a >= 0:
+                    return a
+            elif all_finite(context):
+                return int(self._select_kernel(self._state, context, u))
+        x = self._check_context(context)
+        return int(self._select_kernel(self._state, x, u))
+
+    def update(self, context, action, reward, *, rewards=None) -> Agent:
+        if type(action) is int and 0 <= action < self.n_actions:
+            a = action
+        else:
+            a = self._check_action(action)
+        if rewards is None and type(reward) in _FLOATS and (reward - reward == 0.0 or reward != reward):
+            r, rs = float(reward), self._no_rewards  # finite or NaN; kernels never write to ``rewards``
+        else:
+            r, rs = self._check_rewards(a, reward, rewards)
+        if self._is_fast(context):
+            if self._checked_update is not None:
+                if self._checked_update(self._state, context, a, r, rs):
+                    return self
+            elif all_finite(context):
+                self._update_kernel(self._state, context, a, r, rs)
+                return self
+        x = self._check_context(context)
+        self._update_kernel(self._state, x, a, r, rs)
+        return self
+
+
+@register("linucb", "LinUCB (disjoint): per-option ridge regression + upper confidence bound (Li et al. 2010)")
+class LinUCB(LinearAgent):
+    """LinUCB with disjoint linear models (Li, Chu, Langford, Schapire 2010, Algorithm 1).
+
+    Option ``a`` keeps ``A_a = ridge·I + Σ x xᵀ`` and ``b_a = Σ r x`` over the rounds its reward was
+    observed; it scores ``p_a = θ_aᵀx + α·sqrt(xᵀA_a⁻¹x)`` with ``θ_a = A_a⁻¹b_a`` and the agent plays
+    ``argmax_a p_a``. Ties go to the **lowest index** (deterministic; the paper breaks them at
+    random), so LinUCB draws no uniforms.
+
+    ``A_a⁻¹`` is maintained by Sherman–Morrison (as ``A⁻¹ − w wᵀ``, which keeps it exactly
+    symmetric) and recomputed from ``A_a`` by a Cholesky factorisation every ``refactor_every``
+    updates of that option, or at once if the update's denominator is not positive
+    (ALGORITHMS.md Part B §1b (A)). Per decision O(K d²); per update O(d²) amortised.
+
+    Feedback: every option whose reward is observed is updated (see :mod:`.linucb`).
+
+    Parameters
+    ----------
+    n_actions, n_features
+        Number of options K and context length d.
+    alpha
+        Width multiplier α >= 0 of the confidence bound (theory: 1 + sqrt(ln(2/δ)/2)).
+    ridge
+        Ridge λ > 0: ``A_a`` starts at λI.
+    refactor_every
+        Updates of an option between two refactorisations of its inverse (>= 1).
+    seed
+        Seed of the agent's generator (unused by the decisions; kept for the protocol).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> theta = rng.normal(size=(3, 4))
+    >>> agent = LinUCB(n_actions=3, n_features=4, alpha=0.5, seed=0)
+    >>> total = 0.0
+    >>> for _ in range(2000):
+    ...     x = rng.normal(size=4)
+    ...     a = agent.act(x)
+    ...     r = float(theta[a] @ x + 0.1 * rng.normal())
+    ...     total += float((theta @ x).max() - theta[a] @ x)
+    ...     _ = agent.update(x, a, r)
+    >>> print(round(total, 1))  # cumulative regret over 2000 decisions
+    14.6
+
+    References
+    ----------
+    L. Li, W. Chu, J. Langford, R. E. Schapire, "A Contextual-Bandit Approach to Personalized News
+    Article Recommendation", WWW 2010, Algorithm 1 (arXiv:1003.0146).
+    """
+
+    _select_kernel = staticmethod(linucb_select)
+    _update_kernel = staticmethod(linucb_update)
+    _checked_select = staticmethod(linucb_checked_select)
+    _checked_update = staticmethod(linucb_checked_update)
+
+    def __init__(self, n_actions: int, n_features: int, alpha: float = 1.0, ridge: float = 1.0,
+                 refactor_every: int = 1000, seed=None):
+        self.alpha = alpha
+        self.ridge = ridge
+        self.refactor_every = refactor_every
+        super().__init__(n_actions, n_features, seed)
+
+    def _check_params(self) -> None:
+        check_real("alpha", self.alpha, lo=0.0)
+        check_real("ridge", self.ridge, lo=0.0, lo_open=True)
+        check_integer("refactor_every", self.refactor_every, 1)
+
+    def _init_state(self) -> tuple:
+        fcfg = np.array([self.alpha, self.ridge], dtype=np.float64)
+        icfg = np.array([self.refactor_every], dtype=np.int64)
+        return (fcfg, icfg, *ridge_state(self.n_actions, self.n_features, float(self.ridge)))
+
+    @property
+    def coef_(self) -> np.ndarray:
+        """(n_actions, n_features) current ridge estimates θ_a (a copy)."""
+        return self._state[5].copy()

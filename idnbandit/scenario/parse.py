@@ -1,0 +1,240 @@
+"""Plain dicts (as read from TOML) to :class:`Scenario` and back, with messages in TOML terms.
+
+The conversion is driven by the dataclasses' type hints, so a field added to a dataclass (with a
+default) is readable and writable from TOML without touching this module. Every error names the
+file, the table and field, the bad value and what is allowed, e.g.::
+
+    flash.toml: [[nodes]] 'edge-1'.uplink.bandwidth_mbps: -5.0 is not allowed; it must be finite and > 0
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import functools
+import types
+import typing
+from typing import Any
+
+from ..errors import ConfigError, close_matches
+from . import model as _model
+from .model import (
+    Background,
+    ContextSpec,
+    Fault,
+    FeedbackSpec,
+    ModelSpec,
+    Node,
+    RewardSpec,
+    Scenario,
+    SyntheticTraceSpec,
+    TraceSpec,
+    Workload,
+)
+
+__all__ = ["scenario_from_dict", "scenario_to_dict"]
+
+# fields of Scenario that describe where it came from, not the experiment: never read or written
+_NOT_IN_FILE = ("source", "base_dir")
+
+# how each table is named in messages
+_TABLE = {
+    TraceSpec: "[trace]",
+    SyntheticTraceSpec: "[trace.synthetic]",
+    Workload: "[workload]",
+    RewardSpec: "[reward]",
+    FeedbackSpec: "[feedback]",
+    ContextSpec: "[context]",
+}
+_ARRAY = {ModelSpec: "[[models]]", Node: "[[nodes]]", Background: "[[workload.background]]", Fault: "[[faults]]"}
+_KEY_OF_ITEM = {ModelSpec: "name", Node: "name", Background: "node"}
+
+
+@functools.cache
+def _hints(cls) -> dict[str, Any]:
+    return typing.get_type_hints(cls, vars(_model))
+
+
+def _file_fields(cls) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls) if f.init and f.name not in _NOT_IN_FILE]
+
+
+def _join(loc: str, key: str) -> str:
+    return f"{loc}.{key}" if loc else key
+
+
+def _fail(src: str, where: str, msg: str) -> ConfigError:
+    return ConfigError(f"{src}: {where}: {msg}" if src else f"{where}: {msg}")
+
+
+def _strip_none(tp):
+    """``X | None`` -> ``X`` (TOML has no null: None is an absent key)."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+def _convert(value, tp, where: str, src: str):
+    tp = _strip_none(tp)
+    origin = typing.get_origin(tp)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _fail(src, where, f"{value!r} is not allowed; it must be a number")
+        return value  # an int stays an int until the object is built, so messages show it as written
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _fail(src, where, f"{value!r} is not allowed; it must be an integer")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise _fail(src, where, f"{value!r} is not allowed; it must be true or false")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise _fail(src, where, f"{value!r} is not allowed; it must be a string")
+        return value
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        allowed = ", ".join(repr(m.value) for m in tp)
+        if not isinstance(value, str):
+            raise _fail(src, where, f"{value!r} is not allowed; use one of {allowed}")
+        try:
+            return tp(value)
+        except ValueError:
+            hint = close_matches(value, [m.value for m in tp])
+            extra = f"did you mean {hint[0]!r}? " if hint else ""
+            raise _fail(src, where, f"{value!r} is not allowed; {extra}use one of {allowed}") from None
+    if origin is tuple:
+        item_tp = typing.get_args(tp)[0]
+        if not isinstance(value, list):
+            raise _fail(src, where, f"{value!r} is not allowed; it must be an array")
+        if dataclasses.is_dataclass(item_tp):
+            return tuple(_build(item_tp, v, _item_loc(item_tp, v, i), src) for i, v in enumerate(value))
+        return tuple(_convert(v, item_tp, f"{where}[{i}]", src) for i, v in enumerate(value))
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, _TABLE.get(tp, where), src)
+    raise TypeError(f"no TOML conversion for type {tp!r} at {where}")  # a programming error
+
+
+def _item_loc(cls, data, i: int) -> str:
+    key = _KEY_OF_ITEM.get(cls)
+    if key and isinstance(data, dict) and isinstance(data.get(key), str):
+        return f"{_ARRAY[cls]} {data[key]!r}"
+    return f"{_ARRAY[cls]} #{i + 1}"
+
+
+def _reword(exc: ConfigError, cls, loc: str, src: str) -> ConfigError:
+    """Re-say a dataclass's own message (``link.bandwidth_mbps: ...``) in file terms."""
+    head, sep, rest = str(exc).partition(": ")
+    if not sep:
+        return _fail(src, loc, str(exc))
+    last = head.rsplit(".", 1)[-1]
+    if last in _file_fields(cls):
+        return _fail(src, _join(loc, last), rest)
+    return _fail(src, loc or "(top level)", rest)
+
+
+def _build(cls, data, loc: str, src: str):
+    """Check the keys and value types of table ``data`` and build dataclass ``cls`` from it."""
+    if not isinstance(data, dict):
+        raise _fail(src, loc, f"{data!r} is not allowed; it must be a table")
+    allowed = _file_fields(cls)
+    for key in data:
+        if key not in allowed:
+            hint = close_matches(key, allowed)
+            msg = f"unknown key {key!r}; " + (f"did you mean {hint[0]!r}? " if hint else "")
+            raise _fail(src, _join(loc, key), msg + f"allowed keys: {', '.join(allowed)}")
+    required = [f.name for f in dataclasses.fields(cls) if f.name in allowed
+                and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    for name in required:
+        if name not in data:
+            raise _fail(src, _join(loc, name), "missing; this field is required")
+    hints = _hints(cls)
+    kwargs = {k: _convert(v, hints[k], _join(loc, k), src) for k, v in data.items()}
+    try:
+        obj = cls(**kwargs)
+    except ConfigError as exc:
+        raise _reword(exc, cls, loc, src) from None
+    as_float = {k: float(v) for k, v in kwargs.items() if _strip_none(hints[k]) is float and isinstance(v, int)}
+    return dataclasses.replace(obj, **as_float) if as_float else obj
+
+
+def scenario_from_dict(data: dict, *, source: str = "", base_dir: str = "") -> Scenario:
+    """Build a validated :class:`Scenario` from a dict laid out like a scenario TOML file.
+
+    Parameters
+    ----------
+    data
+        Top-level keys ``name``, ``description``, ``seed`` and the tables ``trace``, ``models``,
+        ``nodes``, ``workload``, ``reward``, ``feedback``, ``context``, ``faults``.
+    source
+        File name put in front of every message (and stored as ``Scenario.source``).
+    base_dir
+        Folder against which relative trace and replay paths resolve.
+
+    Raises
+    ------
+    ConfigError
+        Unknown key (with a close-match suggestion), missing or wrongly typed field, a value out of
+        range, or an inconsistent scenario; the message names file, table, field and value.
+    """
+    if not isinstance(data, dict):
+        raise _fail(source, "(top level)", f"{type(data).__name__} is not allowed; it must be a table")
+    hints = _hints(Scenario)
+    allowed = _file_fields(Scenario)
+    kwargs: dict[str, Any] = {}
+    for key in data:
+        if key not in allowed:
+            hint = close_matches(key, allowed)
+            msg = f"unknown key {key!r}; " + (f"did you mean {hint[0]!r}? " if hint else "")
+            raise _fail(source, key, msg + f"allowed top-level keys: {', '.join(allowed)}")
+    for name, where in (("name", "name"), ("nodes", "[[nodes]]"), ("models", "[[models]]"),
+                        ("workload", "[workload]"), ("trace", "[trace]")):
+        if name not in data:
+            raise _fail(source, where, "missing; every scenario needs it")
+    for key, value in data.items():
+        where = f"[[{key}]]" if key in ("models", "nodes", "faults") else key  # tables name themselves
+        kwargs[key] = _convert(value, hints[key], where, source)
+    if kwargs.get("seed", 0) < 0:
+        raise _fail(source, "seed", f"{kwargs['seed']!r} is not allowed; it must be an integer >= 0")
+    if isinstance(kwargs["name"], str) and not kwargs["name"].strip():
+        raise _fail(source, "name", f"{kwargs['name']!r} is not allowed; it must be a non-empty string")
+    try:
+        return Scenario(**kwargs, source=source, base_dir=base_dir)
+    except ConfigError as exc:
+        if source and not str(exc).startswith(f"{source}: "):
+            raise _reword(exc, Scenario, "", source) from None
+        raise
+
+
+def _plain(value):
+    if isinstance(value, enum.Enum):
+        return value.value
+    if dataclasses.is_dataclass(value):
+        return _table(value)
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _table(obj) -> dict:
+    out = {}
+    for f in dataclasses.fields(obj):
+        if f.name in _NOT_IN_FILE:
+            continue
+        value = getattr(obj, f.name)
+        if value is None:  # TOML has no null: None is written as an absent key
+            continue
+        if value == () and f.default_factory is dataclasses.MISSING and f.default == ():
+            continue  # an empty optional array of tables (no faults, no background load)
+        out[f.name] = _plain(value)
+    return out
+
+
+def scenario_to_dict(scenario: Scenario) -> dict:
+    """The TOML-ready dict of ``scenario`` (enums as strings, tuples as lists, None omitted).
+
+    ``scenario_from_dict(scenario_to_dict(s)) == s`` for every valid scenario ``s``.
+    """
+    return _table(scenario)

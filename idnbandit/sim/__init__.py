@@ -1,0 +1,25 @@
+"""The IDN simulator: exact FIFO queues and links, workloads, feedback modes, fused numba loop.
+
+Public API: :func:`simulate` (whole runs, returns :class:`RunResult`), :class:`Engine` (one request
+at a time, for the Gymnasium environments), :func:`compile_scenario` and the context helpers
+:func:`n_options`, :func:`n_features`, :func:`context_names`. See ``docs/simulator.md``.
+"""
+
+from .compiled import Compiled, compile_scenario, context_names, n_features, n_options
+from .engine import Engine, Outcome
+from .result import RunResult
+from .run import simulate
+from .workload import RequestStream
+
+__all__ = [
+    "Compiled",
+    "Engine",
+    "Outcome",
+    "RequestStream",
+    "RunResult",
+    "compile_scenario",
+    "context_names",
+    "n_features",
+    "n_options",
+    "simulate",
+]

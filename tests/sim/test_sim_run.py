@@ -1,0 +1,251 @@
+"""simulate(): common random numbers, determinism, fused == Python loop, feedback, faults, errors."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from sim_helpers import make_trace, three_tier
+
+from idnbandit.agents import Fixed, Random
+from idnbandit.errors import ConfigError, TraceError
+from idnbandit.scenario import Background, Fault, FeedbackSpec, Node, Scenario, Workload
+from idnbandit.sim import Engine, RequestStream, n_features, n_options, simulate
+from idnbandit.traces import Trace
+
+BG = (Background("edge", 0.5, 20.0),)
+
+
+class PyAgent:
+    """Drives a kernel agent through act/update only (forces the Python loop) and logs updates."""
+
+    needs_counterfactuals = False
+
+    def __init__(self, agent):
+        self.agent = agent
+        self.name = agent.name
+        self.n_actions = agent.n_actions
+        self.n_features = agent.n_features
+        self.log = []
+
+    def act(self, x):
+        return self.agent.act(x)
+
+    def update(self, x, a, r, *, rewards=None):
+        self.log.append((a, r, None if rewards is None else np.array(rewards)))
+        self.agent.update(x, a, r, rewards=rewards)
+        return self
+
+
+def same(a, b):
+    da, db = a.to_dict(), b.to_dict()
+    for k in ("wall_time_s", "decisions_per_s", "extra"):
+        da.pop(k), db.pop(k)
+    ea, eb = dict(a.extra), dict(b.extra)
+    ea.pop("path"), eb.pop("path")
+    return da == db and ea == eb
+
+
+@pytest.fixture(scope="module")
+def trace():
+    return make_trace()
+
+
+def test_common_random_numbers():
+    sc = three_tier(background=BG)
+    a, b = RequestStream(sc, 500, 7), RequestStream(sc, 500, 7)
+    for _ in range(2):
+        for x, y in zip(a.next_chunk(), b.next_chunk()):
+            np.testing.assert_array_equal(x, y)
+    c = RequestStream(sc, 500, 8).next_chunk()
+    assert not np.array_equal(c[0], RequestStream(sc, 500, 7).next_chunk()[0])
+
+
+def test_two_agents_see_the_same_requests(trace):
+    """Counterfactuals of option 0 (local, served by no one else) agree between two agents."""
+    sc = three_tier()
+    f = n_features(sc)
+    e1, e2 = Engine(sc, 4, trace), Engine(sc, 4, trace)
+    for _ in range(300):
+        e1.next_request(), e2.next_request()
+        assert (e1.origin, e1.sample, e1.time_s) == (e2.origin, e2.sample, e2.time_s)
+        e1.apply(0), e2.apply(2)
+    assert f == 3 + n_options(sc) + 1
+
+
+def test_repeat_is_bit_identical_and_seeds_differ(trace):
+    sc = three_tier(background=BG)
+    f = n_features(sc)
+    r1 = simulate(sc, Fixed(3, f, option=1), 5000, seed=1, trace=trace)
+    r2 = simulate(sc, Fixed(3, f, option=1), 5000, seed=1, trace=trace)
+    r3 = simulate(sc, Fixed(3, f, option=1), 5000, seed=2, trace=trace)
+    assert r1.same_trajectory(r2)
+    assert not r1.same_trajectory(r3)
+    assert r1.option_rates[1] == 1.0 and r1.forward_rate == 1.0
+    assert r1.forward_rate_by_tier["edge"] == 1.0
+    assert r1.regret_oracle >= 0
+    assert r1.curve_t[-1] == 5000 and r1.curve_regret_oracle[-1] == pytest.approx(r1.regret_oracle)
+    assert r1.latency_p50_ms <= r1.latency_p95_ms <= r1.latency_p99_ms
+
+
+@pytest.mark.parametrize("mode,delay", [("bandit", {}), ("full", {"delay_requests": 5}),
+                                        ("label_on_forward", {"delay_s": 0.5}), ("proxy", {})])
+def test_fused_equals_python_loop(trace, mode, delay):
+    sc = three_tier(background=BG, feedback=mode, **delay)
+    f = n_features(sc)
+    for make in (lambda: Random(3, f, seed=11), lambda: Fixed(3, f, option=2)):
+        fused = simulate(sc, make(), 3000, seed=9, trace=trace)
+        py_agent = PyAgent(make())
+        python = simulate(sc, py_agent, 3000, seed=9, trace=trace)
+        assert fused.extra["path"] == "fused" and python.extra["path"] == "python"
+        assert same(fused, python)
+        assert len(py_agent.log) == 3000  # update exactly once per decision (delayed ones flushed)
+
+
+def test_python_agent_matches_engine(trace):
+    """The Python loop, the engine and the true outcomes agree; quantiles within 1 %."""
+    sc = three_tier(background=BG, deadline_ms=60.0)
+    f = n_features(sc)
+    res = simulate(sc, PyAgent(Random(3, f, seed=3)), 4000, seed=5, trace=trace)
+    eng = Engine(sc, 5, trace)
+    agent = Random(3, f, seed=3)
+    lat, rew, acc = [], [], []
+    for _ in range(4000):
+        x = eng.next_request()
+        out, _, _ = eng.apply(agent.act(x))
+        lat.append(out.latency_ms), rew.append(out.reward), acc.append(out.correct)
+    assert res.mean_reward == pytest.approx(np.mean(rew), rel=1e-9)
+    assert res.accuracy == pytest.approx(np.mean(acc))
+    for q, got in ((50, res.latency_p50_ms), (95, res.latency_p95_ms), (99, res.latency_p99_ms)):
+        assert abs(got / np.percentile(lat, q, method="inverted_cdf") - 1) < 0.01
+    assert res.deadline_violation_rate == pytest.approx(np.mean(np.array(lat) > 60.0))
+
+
+def test_feedback_modes(trace):
+    def step(mode, option):
+        eng = Engine(three_tier(feedback=mode), 0, trace)
+        eng.next_request()
+        cf = eng.counterfactual_rewards()
+        out, r, rs = eng.apply(option)
+        return cf, out, r, rs
+
+    cf, out, r, rs = step("full", 1)
+    assert r == out.reward and np.allclose(rs, cf)
+    cf, out, r, rs = step("bandit", 1)
+    assert r == out.reward and np.isnan(rs[[0, 2]]).all()
+    _, _, r, rs = step("label_on_forward", 0)
+    assert np.isnan(r) and np.isnan(rs).all()
+    cf, out, r, rs = step("label_on_forward", 2)
+    assert r == out.reward and rs[0] == cf[0] and np.isnan(rs[1])
+    _, _, r, rs = step("proxy", 0)
+    assert np.isnan(r) and np.isnan(rs).all()
+    cf, out, r, rs = step("proxy", 2)
+    assert not np.isnan(rs[0]) and np.isnan(rs[1])
+    assert out.reward == cf[2]
+
+
+def test_delayed_feedback_order(trace):
+    sc = three_tier(feedback="bandit", delay_requests=10)
+    agent = PyAgent(Random(3, n_features(sc), seed=0))
+    simulate(sc, agent, 200, trace=trace)
+    assert len(agent.log) == 200
+
+
+def test_faults(trace):
+    outage = Fault("link_outage", "edge", 0.0, 1e9)
+    sc = three_tier(faults=(outage,))
+    f = n_features(sc)
+    cloud = simulate(sc, Fixed(3, f, option=2), 2000, trace=trace)
+    assert cloud.timeout_rate == 1.0 and cloud.accuracy == 0.0
+    assert cloud.latency_mean_ms == pytest.approx(10_000.0)
+    edge = simulate(sc, Fixed(3, f, option=1), 2000, trace=trace)
+    assert edge.timeout_rate == 0.0
+    fast = simulate(three_tier(), Fixed(3, f, option=1), 2000, trace=trace)
+    slow = simulate(three_tier(faults=(Fault("node_slowdown", "edge", 0.0, 1e9, factor=0.1),)),
+                    Fixed(3, f, option=1), 2000, trace=trace)
+    assert slow.extra["compute_mean_ms"] == pytest.approx(10 * fast.extra["compute_mean_ms"])
+    assert slow.latency_mean_ms > fast.latency_mean_ms
+    narrow = simulate(three_tier(faults=(Fault("link_bandwidth", "dev0", 0.0, 1e9, factor=0.5),
+                                         Fault("link_bandwidth", "dev1", 0.0, 1e9, factor=0.5))),
+                      Fixed(3, f, option=1), 2000, trace=trace)
+    assert narrow.extra["network_mean_ms"] > fast.extra["network_mean_ms"]
+
+
+def test_bad_inputs(trace):
+    sc = three_tier()
+    f = n_features(sc)
+    for steps in (0, -3, 1.5, True, "10"):
+        with pytest.raises(ConfigError, match="steps"):
+            simulate(sc, Fixed(3, f), steps, trace=trace)
+    with pytest.raises(ConfigError, match="n_actions"):
+        simulate(sc, Fixed(4, f), 10, trace=trace)
+    with pytest.raises(ConfigError, match="n_features"):
+        simulate(sc, Fixed(3, f + 1), 10, trace=trace)
+    with pytest.raises(ConfigError, match="seed"):
+        simulate(sc, Fixed(3, f), 10, seed=-1, trace=trace)
+    with pytest.raises(TraceError, match="mid"):
+        simulate(sc, Fixed(3, f), 10, trace=make_trace(columns=("small", "midd", "big")))
+    bad = make_trace()
+    probs = np.array(bad.probs)
+    probs[1, 3, 0] = np.nan
+    object.__setattr__(bad, "probs", probs)  # bypass Trace's own check
+    with pytest.raises(TraceError, match="NaN"):
+        simulate(sc, Fixed(3, f), 10, trace=bad)
+    with pytest.raises(ConfigError, match="feedback.mode"):
+        FeedbackSpec("psychic")
+    weird = dataclasses.replace(sc)
+    object.__setattr__(weird.feedback, "mode", "psychic")
+    with pytest.raises(ConfigError, match="feedback.mode"):
+        simulate(weird, Fixed(3, f), 10, trace=trace)
+
+
+def test_unequal_option_counts(trace):
+    sc = three_tier()
+    extra = Node("dev2", "device", 20.0, parent="edge", uplink=sc.nodes[0].uplink)
+    bad = Scenario("uneven", (*sc.nodes, extra), sc.models, Workload(("dev0", "dev2")), sc.trace)
+    with pytest.raises(ConfigError, match="same number of options"):
+        simulate(bad, Fixed(3, 7), 10, trace=trace)
+
+
+def test_replay_file_errors_and_times(tmp_path, trace):
+    p = tmp_path / "ts.txt"
+    p.write_text("0.5\n1.0\nabc\n")
+    sc = three_tier(process="replay", replay_file=str(p))
+    with pytest.raises(ConfigError, match=r"ts.txt.*line 3"):
+        simulate(sc, Fixed(3, n_features(sc)), 10, trace=trace)
+    p.write_text("0.5\n1.0\n2.0\n")
+    t, _, _ = RequestStream(sc, 500, 0).next_chunk()
+    np.testing.assert_allclose(t[:7], [0.5, 1.0, 2.0, 2.5 + 0.75, 3.0 + 0.75, 4.0 + 0.75, 4.5 + 1.5])
+
+
+@pytest.mark.parametrize("process", ["poisson", "bursty", "diurnal"])
+def test_arrival_rates(process):
+    kw = {"diurnal_period_s": 100.0} if process == "diurnal" else {}
+    sc = three_tier(process=process, rate=10.0, **kw)
+    s = RequestStream(sc, 500, 3)
+    ts = np.concatenate([s.next_chunk()[0] for _ in range(8)])
+    assert np.all(np.diff(ts) >= 0)
+    assert len(ts) / ts[-1] == pytest.approx(20.0, rel=0.05)
+    if process == "bursty":  # burstier than Poisson: index of dispersion of counts per second > 1
+        counts = np.bincount(ts.astype(np.int64))
+        assert counts.var() / counts.mean() > 2.0
+
+
+def test_engine_api(trace):
+    eng = Engine(three_tier(), 0, trace)
+    with pytest.raises(ConfigError, match="next_request"):
+        eng.apply(0)
+    x = eng.next_request()
+    assert x.shape == (eng.n_features,) and x[-1] == 1.0 and 0 < x[0] <= 1
+    assert eng.options_at_hop(0) == (0,) and eng.options_at_hop(2) == (2,)
+    assert eng.n_hops() == 3
+    with pytest.raises(ConfigError, match="apply"):
+        eng.next_request()
+    with pytest.raises(ConfigError, match="option"):
+        eng.apply(3)
+    peek = [eng.peek(k) for k in range(3)]
+    assert [p.reward for p in peek] == list(eng.counterfactual_rewards())
+    eng.apply(1)
+    eng.reset(0)
+    assert np.array_equal(eng.next_request(), x)
