@@ -16,3 +16,4 @@ __all__ = [
     "UnknownNameError",
     "__version__",
 ]
+from . import envs as _envs  # noqa: E402,F401  registers gymnasium ids

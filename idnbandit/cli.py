@@ -55,7 +55,11 @@ def _add_describe(sub) -> argparse.ArgumentParser:
                        description="Load and validate a scenario (a built-in name or a .toml file), then print "
                                    "its topology tree, the option list of each origin, the workload, and the "
                                    "model ladder with each model's accuracy on the scenario's trace.")
-    p.add_argument("scenario", help="built-in scenario name (see `idnbandit scenarios`) or path to a .toml file")
+    from .scenario import DEFAULT_SCENARIO
+
+    p.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO,
+                   help="built-in scenario name (see `idnbandit scenarios`) or path to a .toml file "
+                        f"(default: {DEFAULT_SCENARIO})")
     p.add_argument("--no-trace", action="store_true",
                    help="do not load the trace (skips the trace checks and the accuracy column)")
     return p

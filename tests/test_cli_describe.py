@@ -62,6 +62,8 @@ def test_describe_a_file(tmp_path, capsys):
 def test_describe_builtin_idn_4tier(capsys):
     assert main(["describe", "idn-4tier"]) == 0
     out = capsys.readouterr().out
+    assert main(["describe"]) == 0  # idn-4tier is the default
+    assert capsys.readouterr().out == out
     for text in ("- cloud [cloud]", "      - edge [edge]", "        - phone-4 [device]", "uplink 15 ms, 6 Mbit/s",
                  "phone-1: [0] phone-1/mobilenetv3-small  [1] edge/resnet18  [2] regional/resnet50  [3] cloud/vit-b16",
                  "trace: built-in 'digits'", "10 classes"):
@@ -103,7 +105,7 @@ def test_usage(capsys):
     assert main([]) == 2  # no subcommand: help, usage error
     assert main(["--help"]) == 0
     assert "describe" in capsys.readouterr().out
-    assert main(["describe"]) == 2  # missing argument: argparse's usage error
+    assert main(["describe", "a", "b"]) == 2  # extra argument: argparse's usage error
     assert {"scenarios", "describe"} <= set(SUBCOMMANDS)
 
 

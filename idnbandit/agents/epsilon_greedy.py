@@ -118,3 +118,8 @@ class EpsilonGreedy(LinearAgent):
         fcfg = np.array([self.epsilon, self.ridge, decay], dtype=np.float64)
         icfg = np.array([self.refactor_every, 0], dtype=np.int64)
         return (fcfg, icfg, *ridge_state(self.n_actions, self.n_features, float(self.ridge)))
+
+    @property
+    def coef_(self) -> np.ndarray:
+        """(n_actions, n_features) current ridge estimates θ_a (a copy)."""
+        return self._state[5].copy()

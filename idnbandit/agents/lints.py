@@ -15,28 +15,28 @@ __all__ = ["LinTS"]
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def box_muller(u, j):
-    """The ``j``-th standard normal from uniforms: pair ``(u[2p], u[2p+1])``, p = j // 2, cos for even j."""
-    p = j // 2
-    rad = math.sqrt(-2.0 * math.log(1.0 - u[2 * p]))  # 1 - u in (0, 1]: log is finite
-    ang = 2.0 * math.pi * u[2 * p + 1]
-    return rad * math.cos(ang) if j % 2 == 0 else rad * math.sin(ang)
+def box_muller_(u, z):
+    """Standard normals ``z`` from uniform pairs: ``z[2p], z[2p+1] = ρ·cos φ, ρ·sin φ`` with
+    ``ρ = sqrt(-2 ln(1 − u[2p]))`` and ``φ = 2π·u[2p+1]`` (1 − u in (0, 1]: the log is finite)."""
+    for p in range(z.shape[0] // 2):
+        rad = math.sqrt(-2.0 * math.log(1.0 - u[2 * p]))
+        ang = 2.0 * math.pi * u[2 * p + 1]
+        z[2 * p] = rad * math.cos(ang)
+        z[2 * p + 1] = rad * math.sin(ang)
 
 
 @njit(cache=True, fastmath=FASTMATH)
 def lints_select(state, x, u):
     """Draw θ̃_a = μ_a + v·L_a⁻ᵀz_a (z_a ~ N(0, I) from ``u``) per option; argmax θ̃_aᵀx, lowest index on ties."""
-    fcfg, L, f, mu, work = state
+    fcfg, L, f, mu, work, z = state
     v = fcfg[0]
     n, d = mu.shape
-    z = work[0]
+    box_muller_(u, z)
     w = work[1]
     best = 0
     best_p = -math.inf
     for k in range(n):
-        for i in range(d):
-            z[i] = box_muller(u, k * d + i)
-        backward_solve_(L[k], z, w)
+        backward_solve_(L[k], z[k * d:(k + 1) * d], w)
         p = 0.0
         for i in range(d):
             p += (mu[k, i] + v * w[i]) * x[i]
@@ -49,7 +49,7 @@ def lints_select(state, x, u):
 @njit(cache=True, fastmath=FASTMATH)
 def lints_update(state, x, a, r, rewards):
     """B_k += xxᵀ (Cholesky rank-1 update), f_k += r x, μ_k = B_k⁻¹f_k, for every observed option k."""
-    fcfg, L, f, mu, work = state
+    fcfg, L, f, mu, work, z = state
     n, d = mu.shape
     for k in range(n):
         rk = observed_reward(k, a, r, rewards)
@@ -127,4 +127,5 @@ class LinTS(LinearAgent):
         k, d = self.n_actions, self.n_features
         fcfg = np.array([self.v, self.ridge], dtype=np.float64)
         L = np.repeat((math.sqrt(self.ridge) * np.eye(d))[None], k, axis=0)
-        return fcfg, L, np.zeros((k, d)), np.zeros((k, d)), np.zeros((2, d))
+        z = np.zeros(self.n_uniforms)  # scratch: the decision's standard normals
+        return fcfg, L, np.zeros((k, d)), np.zeros((k, d)), np.zeros((2, d)), z

@@ -22,10 +22,8 @@ from ._linalg import (
     FASTMATH,
     all_finite,
     cholesky_,
-    dot,
     inverse_from_cholesky_,
     matvec_,
-    quad_form,
     sherman_morrison_update_,
 )
 from .base import Agent
@@ -81,11 +79,11 @@ def refactor_arm_(A, Ainv, k, work):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def ridge_update_arm_(A, Ainv, b, theta, since, k, x, r, refactor_every, work):
+def ridge_stats_update_(A, Ainv, b, since, k, x, r, refactor_every, work):
     """One ridge-regression step of option ``k`` on ``(x, r)``: A += xxᵀ, b += r x, SM on Ainv.
 
     ``Ainv`` is refactorised from ``A`` (Cholesky) every ``refactor_every`` updates of the option, and
-    immediately if the Sherman–Morrison denominator is not positive. Then ``theta[k] = Ainv[k] b[k]``.
+    immediately if the Sherman–Morrison denominator is not positive.
     """
     d = x.shape[0]
     Ak = A[k]
@@ -100,19 +98,39 @@ def ridge_update_arm_(A, Ainv, b, theta, since, k, x, r, refactor_every, work):
     if not ok or since[k] >= refactor_every:
         refactor_arm_(A, Ainv, k, work)
         since[k] = 0
-    matvec_(Ainv[k], bk, theta[k])
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def ridge_update_arm_(A, Ainv, b, theta, since, k, x, r, refactor_every, work):
+    """:func:`ridge_stats_update_`, then ``theta[k] = Ainv[k] b[k]``."""
+    ridge_stats_update_(A, Ainv, b, since, k, x, r, refactor_every, work)
+    matvec_(Ainv[k], b[k], theta[k])
 
 
 @njit(cache=True, fastmath=FASTMATH)
 def linucb_select(state, x, u):
-    """argmax_a θ_aᵀx + α·sqrt(xᵀA_a⁻¹x); lowest index on ties (deterministic, ``u`` unused)."""
-    fcfg, icfg, A, Ainv, b, theta, since, work = state
+    """argmax_a θ_aᵀx + α·sqrt(xᵀA_a⁻¹x); lowest index on ties (deterministic, ``u`` unused).
+
+    With ``t = A_a⁻¹x`` (one pass over A_a⁻¹): ``θ_aᵀx = b_aᵀt`` and ``xᵀA_a⁻¹x = xᵀt``, so θ_a is never
+    formed and an update costs one matrix–vector product less.
+    """
+    fcfg, icfg, A, Ainv, b, since, work = state
     alpha = fcfg[0]
+    d = x.shape[0]
     best = 0
     best_p = -math.inf
-    for k in range(theta.shape[0]):
-        q = quad_form(Ainv[k], x)
-        p = dot(theta[k], x) + alpha * math.sqrt(q if q > 0.0 else 0.0)
+    for k in range(b.shape[0]):
+        M = Ainv[k]
+        bk = b[k]
+        q = 0.0
+        mean = 0.0
+        for i in range(d):
+            t = 0.0
+            for j in range(d):
+                t += M[i, j] * x[j]
+            q += x[i] * t
+            mean += bk[i] * t
+        p = mean + alpha * math.sqrt(q if q > 0.0 else 0.0)
         if p > best_p:
             best_p = p
             best = k
@@ -122,11 +140,11 @@ def linucb_select(state, x, u):
 @njit(cache=True, fastmath=FASTMATH)
 def linucb_update(state, x, a, r, rewards):
     """Ridge step for every option whose reward is observed (see the module docstring)."""
-    fcfg, icfg, A, Ainv, b, theta, since, work = state
-    for k in range(theta.shape[0]):
+    fcfg, icfg, A, Ainv, b, since, work = state
+    for k in range(b.shape[0]):
         rk = observed_reward(k, a, r, rewards)
         if rk == rk:
-            ridge_update_arm_(A, Ainv, b, theta, since, k, x, rk, icfg[0], work)
+            ridge_stats_update_(A, Ainv, b, since, k, x, rk, icfg[0], work)
 
 
 @njit(cache=True)
@@ -282,9 +300,10 @@ class LinUCB(LinearAgent):
     def _init_state(self) -> tuple:
         fcfg = np.array([self.alpha, self.ridge], dtype=np.float64)
         icfg = np.array([self.refactor_every], dtype=np.int64)
-        return (fcfg, icfg, *ridge_state(self.n_actions, self.n_features, float(self.ridge)))
+        A, Ainv, b, _, since, work = ridge_state(self.n_actions, self.n_features, float(self.ridge))
+        return fcfg, icfg, A, Ainv, b, since, work
 
     @property
     def coef_(self) -> np.ndarray:
-        """(n_actions, n_features) current ridge estimates θ_a (a copy)."""
-        return self._state[5].copy()
+        """(n_actions, n_features) current ridge estimates θ_a = A_a⁻¹b_a."""
+        return np.einsum("kij,kj->ki", self._state[3], self._state[4])

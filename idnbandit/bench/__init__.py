@@ -1,12 +1,13 @@
 """Benchmarks: agents × scenarios × seeds in parallel (local processes or Ray), resumable results,
 mean ± 95 % CI tables and plots. The ``idnbandit bench`` command is a thin layer over this package.
 
-Examples
---------
->>> from idnbandit.bench import make_plan, run_bench, agents_from_cli   # doctest: +SKIP
->>> plan = make_plan(["idn-4tier"], agents_from_cli("linucb,always-local"), seeds=[0, 1], steps=5000)
->>> outcome = run_bench(plan, "results/", jobs=2)
->>> outcome.summary["scenarios"]["idn-4tier"]["linucb"]["metrics"]["mean_reward"]
+Example (writes a results folder, so not a doctest)::
+
+    from idnbandit.bench import agents_from_cli, make_plan, run_bench
+
+    plan = make_plan(["idn-4tier"], agents_from_cli("linucb,always-local"), seeds=[0, 1], steps=5000)
+    outcome = run_bench(plan, "results/", jobs=2)
+    outcome.summary["scenarios"]["idn-4tier"]["linucb"]["metrics"]["mean_reward"]  # mean, ci95, n
 """
 
 from .plan import BenchPlan, Cell, ScenarioEntry, make_plan

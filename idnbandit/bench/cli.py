@@ -16,7 +16,7 @@ from ..errors import ConfigError, require
 __all__ = ["add_bench", "run_bench_command", "add_agents", "run_agents_command", "DEFAULT_AGENTS",
            "EXIT_FAILED", "EXIT_INTERRUPTED"]
 
-DEFAULT_AGENTS = "linucb,hedge-hi,hil-f,random,always-local,always-cloud"
+DEFAULT_AGENTS = "linucb,lints,hedge-hi,static-threshold,always-local,always-cloud"
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
 
@@ -25,11 +25,13 @@ def add_bench(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "bench", help="compare agents across scenarios and seeds (parallel, resumable)",
         description="Run every scenario x agent x seed cell (in parallel), write one JSON file per finished "
-                    "cell, results.csv and summary.json into --out, and print mean +- 95%% CI tables. "
+                    "cell, results.csv and summary.json into --out, and print mean +- 95% CI tables. "
                     "Re-running the same command resumes.",
         epilog="example: idnbandit bench --scenario idn-4tier --agents 'linucb(alpha=0.5),hedge-hi,always-local,"
                "always-cloud' --seeds 3 --steps 20000 --out results/")
-    p.add_argument("--scenario", default="idn-4tier", metavar="NAMES",
+    from ..scenario import DEFAULT_SCENARIO
+
+    p.add_argument("--scenario", default=DEFAULT_SCENARIO, metavar="NAMES",
                    help="comma-separated built-in scenario names or .toml paths, or 'all' for every built-in "
                         "(default: %(default)s)")
     p.add_argument("--agents", default=None, metavar="SPECS",

@@ -43,29 +43,6 @@ def _trace_of(scenario, key: tuple[str, str]):
     return _TRACES[key]
 
 
-def _stable_kernel_ids(agent) -> None:
-    """Give the agent's numba kernels a deterministic identity so the fused loop's cache hits.
-
-    The simulator's fused loop takes the agent's ``select`` / ``update`` dispatchers as arguments;
-    numba keys its on-disk cache by the argument types, and a dispatcher's type pickles with a
-    random per-process UUID, so every new process recompiled the loop for every agent (~5-10 s
-    each, numba issue #6264). A UUID derived from the kernel's module and name (only for kernels
-    without a closure, whose identity that name fully determines) makes the key stable and the
-    cache hit. Best effort: on any failure the kernels are simply compiled as before.
-    """
-    if not getattr(agent, "has_kernels", False):
-        return
-    try:
-        kern = agent.kernels()
-        for disp in (kern.select, kern.update):
-            py = getattr(disp, "py_func", None)
-            if py is None or py.__closure__ is not None or getattr(disp, "_MemoMixin__uuid", "") is not None:
-                continue
-            disp._set_uuid(f"idnbandit-kernel:{py.__module__}.{py.__qualname__}")
-    except Exception:  # pragma: no cover - numba internals changed: fall back to recompiling
-        return
-
-
 def run_cell(cell: Cell, scenario, fingerprint: str, curve_points: int,
              progress: Callable[[int], None] | None = None) -> dict:
     """Run one cell and return its JSON record (see :func:`~idnbandit.bench.summary.make_record`).
@@ -87,7 +64,6 @@ def run_cell(cell: Cell, scenario, fingerprint: str, curve_points: int,
     from ..sim import n_features, n_options, simulate
 
     agent = make_agent(cell.spec, n_options(scenario), n_features(scenario), seed=cell.agent_seed)
-    _stable_kernel_ids(agent)
     trace = _trace_of(scenario, (cell.scenario, fingerprint))
     result = simulate(scenario, agent, cell.steps, seed=cell.seed, trace=trace, progress=progress,
                       curve_points=curve_points)

@@ -2,6 +2,7 @@
 
 from .describe import describe_scenario
 from .io import (
+    DEFAULT_SCENARIO,
     builtin_names,
     builtin_path,
     check_scenario_data,
@@ -33,6 +34,7 @@ from .model import (
 from .parse import scenario_from_dict, scenario_to_dict
 
 __all__ = [
+    "DEFAULT_SCENARIO",
     "ArrivalProcess",
     "Background",
     "ContextSpec",

@@ -47,6 +47,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 __all__ = [
+    "DEFAULT_SCENARIO",
     "load_scenario",
     "loads_scenario",
     "dump_scenario",
@@ -58,6 +59,7 @@ __all__ = [
 ]
 
 _BUILTIN_PACKAGE = "idnbandit.scenario"
+DEFAULT_SCENARIO = "idn-4tier"  # the built-in used when a command is given no scenario
 
 
 # ---------------------------------------------------------------------------------------- built-ins

@@ -195,7 +195,7 @@ class Workload:
     origins: tuple[str, ...]
     rate_per_s: float = 10.0  # mean request rate at each origin
     process: ArrivalProcess = ArrivalProcess.POISSON
-    burst_factor: float = 5.0  # bursty: rate in the high state / rate_per_s ...
+    burst_factor: float = 4.0  # bursty: rate in the high state / rate_per_s ...
     mean_burst_s: float = 2.0  # ... mean sojourn in the high state
     mean_calm_s: float = 8.0  # ... mean sojourn in the low state (low rate keeps the mean at rate_per_s)
     diurnal_period_s: float = 86_400.0

@@ -31,6 +31,7 @@ from .model import (
     TraceSpec,
     Workload,
 )
+from .validate import check_option_counts
 
 __all__ = ["scenario_from_dict", "scenario_to_dict"]
 
@@ -201,11 +202,13 @@ def scenario_from_dict(data: dict, *, source: str = "", base_dir: str = "") -> S
     if isinstance(kwargs["name"], str) and not kwargs["name"].strip():
         raise _fail(source, "name", f"{kwargs['name']!r} is not allowed; it must be a non-empty string")
     try:
-        return Scenario(**kwargs, source=source, base_dir=base_dir)
+        scenario = Scenario(**kwargs, source=source, base_dir=base_dir)
     except ConfigError as exc:
         if source and not str(exc).startswith(f"{source}: "):
             raise _reword(exc, Scenario, "", source) from None
         raise
+    check_option_counts(scenario)
+    return scenario
 
 
 def _plain(value):

@@ -13,7 +13,7 @@ from ..errors import ConfigError, close_matches
 if TYPE_CHECKING:
     from .model import Scenario
 
-__all__ = ["validate_scenario", "node_loc", "model_loc"]
+__all__ = ["validate_scenario", "check_option_counts", "node_loc", "model_loc"]
 
 
 def node_loc(name: str) -> str:
@@ -105,21 +105,12 @@ def _check_workload(s: Scenario) -> None:
         _ref(s, "[workload].origins", o, node_names, "node")
     if len(set(s.workload.origins)) != len(s.workload.origins):
         raise ConfigError(f"{w}[workload].origins: {list(s.workload.origins)} lists an origin twice; list each once")
-    counts = {}
     for o in s.workload.origins:
-        k = len(s.options(o))
-        if k == 0:
+        if not s.options(o):
             raise ConfigError(
                 f"{w}[workload].origins: origin {o!r} has no option (no model on its path to the root); "
                 "place a model on it or on one of its ancestors"
             )
-        counts[o] = k
-    if len(set(counts.values())) > 1:
-        detail = ", ".join(f"{o!r}: {k}" for o, k in counts.items())
-        raise ConfigError(
-            f"{w}[workload].origins: origins have different numbers of options ({detail}); the simulator "
-            "needs one option count K per scenario, so every origin's path must host the same number of models"
-        )
     for b in s.workload.background:
         _ref(s, f"[[workload.background]] {b.node!r}.node", b.node, node_names, "node")
     nodes_bg = [b.node for b in s.workload.background]
@@ -128,6 +119,22 @@ def _check_workload(s: Scenario) -> None:
         raise ConfigError(
             f"{w}[[workload.background]].node: {', '.join(map(repr, dup))} appears twice; "
             "give each node at most one background entry"
+        )
+
+
+def check_option_counts(s: Scenario) -> None:
+    """Raise :class:`ConfigError` unless every origin has the same number of options K.
+
+    The simulator keeps one K per scenario (agents have a fixed action space). Scenario files are
+    checked at load (:func:`idnbandit.scenario.scenario_from_dict`); a :class:`Scenario` built in
+    Python is checked when the simulator compiles it.
+    """
+    counts = {o: len(s.options(o)) for o in s.workload.origins}
+    if len(set(counts.values())) > 1:
+        detail = ", ".join(f"{o!r}: {k}" for o, k in counts.items())
+        raise ConfigError(
+            f"{_where(s)}[workload].origins: origins have different numbers of options ({detail}); the simulator "
+            "needs one option count K per scenario, so every origin's path must host the same number of options"
         )
 
 

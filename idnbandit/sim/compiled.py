@@ -30,9 +30,10 @@ import numpy as np
 
 from ..errors import ConfigError, TraceError
 from ..scenario.model import FaultKind, FeedbackMode, Scenario
+from ..traces.features import feature_matrix, fit_temperature
 from ..traces.trace import Trace
 
-__all__ = ["Compiled", "compile_scenario", "n_options", "n_features", "context_names", "confidence_features",
+__all__ = ["Compiled", "compile_scenario", "n_options", "n_features", "context_names",
            "FEEDBACK_CODES", "FAULT_CODES"]
 
 FEEDBACK_CODES = {FeedbackMode.FULL: 0, FeedbackMode.BANDIT: 1, FeedbackMode.LABEL_ON_FORWARD: 2,
@@ -45,7 +46,8 @@ NODE_SPEED, NODE_PROP_S, NODE_BPS = range(3)  # node_f: GFLOP/s per server, upli
 NODE_TIER, NODE_LO, NODE_HI, NODE_LINK_FAULTS, NODE_SPEED_FAULTS = range(5)  # node_i: tier level, servers are
 # server_free[lo:hi], number of faults on its uplink, number of slowdown faults
 OPT_NODE, OPT_COL, OPT_NLINKS, OPT_LOCAL, OPT_LINKS = range(5)  # opt_i; links crossed from OPT_LINKS on
-OPT_GFLOPS, OPT_IN_BITS, OPT_OUT_BITS, OPT_COST = range(4)  # opt_f
+OPT_GFLOPS, OPT_IN_BITS, OPT_OUT_BITS, OPT_COST, OPT_COMPUTE_S, OPT_TX = range(6)  # opt_f; transfer times
+# (s, no fault) of the j-th link crossed: up at OPT_TX + 2 j, down at OPT_TX + 2 j + 1
 PRED, CORRECT = range(2)  # predc
 FAULT_KIND, FAULT_TARGET = range(2)  # fault_i
 FAULT_START, FAULT_END, FAULT_FACTOR = range(3)  # fault_f
@@ -67,7 +69,7 @@ class Compiled(NamedTuple):
     node_cost: np.ndarray  # (Nn,) float64 cost of one inference served there
     origin_node: np.ndarray  # (O,) int64
     opt_i: np.ndarray  # (O, K, 4 + H) int64 OPT_NODE, OPT_COL, OPT_NLINKS, OPT_LOCAL, links (from the origin up)
-    opt_f: np.ndarray  # (O, K, 4) float64 OPT_GFLOPS, OPT_IN_BITS, OPT_OUT_BITS, OPT_COST
+    opt_f: np.ndarray  # (O, K, 5 + 2H) float64 OPT_GFLOPS, OPT_IN_BITS, OPT_OUT_BITS, OPT_COST, OPT_COMPUTE_S, transfers
     feat: np.ndarray  # (Mc, N, 3) float64 maxprob, margin, normalised entropy
     predc: np.ndarray  # (Mc, N, 2) int64 predicted class, correct (0/1)
     fault_i: np.ndarray  # (F, 2) int64 FAULT_KIND (FAULT_CODES), FAULT_TARGET node (its uplink for link faults)
@@ -117,43 +119,6 @@ def context_names(scenario: Scenario) -> list[str]:
     if scenario.context.load:
         names += [f"backlog_s[{k}]" for k in range(n_options(scenario))]
     return [*names, "bias"]
-
-
-def _fit_temperature(probs: np.ndarray, labels: np.ndarray) -> float:
-    """Temperature minimising the negative log-likelihood of ``probs ** (1/T)`` (grid search)."""
-    logp = np.log(np.clip(probs.astype(np.float64), 1e-12, None))
-    best_t, best = 1.0, np.inf
-    for temp in np.exp(np.linspace(np.log(0.25), np.log(4.0), 49)):
-        z = logp / temp
-        z -= z.max(axis=1, keepdims=True)
-        lse = np.log(np.exp(z).sum(axis=1))
-        nll = float(np.mean(lse - z[np.arange(len(labels)), labels]))
-        if nll < best:
-            best_t, best = float(temp), nll
-    return best_t
-
-
-def confidence_features(probs: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """(N, 3) float64 max probability, margin (top-1 minus top-2) and normalised entropy.
-
-    Parameters
-    ----------
-    probs
-        (N, C) class probabilities of one model.
-    temperature
-        Probabilities are rescaled as ``softmax(log(p) / temperature)`` first (1 = unchanged).
-    """
-    p = np.asarray(probs, dtype=np.float64)
-    if temperature != 1.0:
-        z = np.log(np.clip(p, 1e-12, None)) / temperature
-        z -= z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        p /= p.sum(axis=1, keepdims=True)
-    c = p.shape[1]
-    top2 = np.partition(p, c - 2, axis=1)[:, c - 2:]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ent = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=1) / np.log(c)
-    return np.stack([top2[:, 1], top2[:, 1] - top2[:, 0], np.clip(ent, 0.0, 1.0)], axis=1)
 
 
 def _check_trace(scenario: Scenario, trace: Trace) -> list[int]:
@@ -240,8 +205,8 @@ def compile_scenario(scenario: Scenario, trace: Trace) -> Compiled:
     temp_cols = used_cols
     feats, preds, corrs = [], [], []
     for j in temp_cols:
-        temp = _fit_temperature(trace.probs[j], trace.labels) if scenario.context.calibrated else 1.0
-        feats.append(confidence_features(trace.probs[j], temp))
+        temp = fit_temperature(trace.probs[j], trace.labels) if scenario.context.calibrated else 1.0
+        feats.append(feature_matrix(trace.probs[j], temp))
         preds.append(trace.probs[j].argmax(axis=1))
         corrs.append(preds[-1] == trace.labels)
 
@@ -258,7 +223,16 @@ def compile_scenario(scenario: Scenario, trace: Trace) -> Compiled:
                       axis=1).astype(np.int64)
     opt_i = np.concatenate([np.stack([opt_node, opt_col, opt_nlinks, opt_local.astype(np.int64)], axis=2), opt_links],
                            axis=2)
-    opt_f = np.stack([opt_gflops, opt_in, opt_out, opt_cost], axis=2)
+    speed = np.array([n.speed_gflops for n in nodes], dtype=np.float64)
+    tx = np.zeros((o_n, k, 2 * opt_links.shape[2]))
+    for o in range(o_n):
+        for j in range(k):
+            for h in range(opt_nlinks[o, j]):
+                bps = link_bps[opt_links[o, j, h]]
+                tx[o, j, 2 * h] = opt_in[o, j] / bps
+                tx[o, j, 2 * h + 1] = opt_out[o, j] / bps
+    opt_f = np.concatenate([np.stack([opt_gflops, opt_in, opt_out, opt_cost, opt_gflops / speed[opt_node]], axis=2),
+                            tx], axis=2)
     pred = np.stack(preds).astype(np.int64)
     predc = np.ascontiguousarray(np.stack([pred, np.stack(corrs).astype(np.int64)], axis=2))
     scal = dict(

@@ -25,8 +25,24 @@ from ..errors import ConfigError
 from ..scenario.model import Scenario, Tier
 from ..traces.trace import Trace
 from .compiled import NODE_LO, OPT_NODE, Compiled, compile_scenario, context_names
-from .kernels import OUT_ANSWER, OUT_COMPUTE, OUT_CORRECT, OUT_COST, OUT_LATE, OUT_LATENCY, OUT_NET, \
-    OUT_NODE, OUT_QUEUE, OUT_REWARD, OUT_TIMEOUT, bg_ready, commit, new_scratch, new_state, prepare
+from .kernels import (
+    OUT_ANSWER,
+    OUT_COMPUTE,
+    OUT_CORRECT,
+    OUT_COST,
+    OUT_LATE,
+    OUT_LATENCY,
+    OUT_NET,
+    OUT_NODE,
+    OUT_QUEUE,
+    OUT_REWARD,
+    OUT_TIMEOUT,
+    bg_ready,
+    commit,
+    new_scratch,
+    new_state,
+    prepare,
+)
 from .workload import CHUNK, BackgroundSource, RequestStream
 
 __all__ = ["Engine", "Outcome", "resolve_inputs", "check_seed"]

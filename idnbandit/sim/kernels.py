@@ -18,10 +18,36 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from .compiled import CORRECT, FAULT_END, FAULT_FACTOR, FAULT_KIND, FAULT_START, FAULT_TARGET, NODE_BPS, \
-    NODE_HI, NODE_LINK_FAULTS, NODE_LO, NODE_SPEED_FAULTS, NODE_PROP_S, NODE_SPEED, OPT_COL, OPT_COST, OPT_GFLOPS, OPT_IN_BITS, OPT_LINKS, OPT_LOCAL, \
-    OPT_NLINKS, OPT_NODE, OPT_OUT_BITS, P_DEADLINE_S, P_FB_MODE, P_TIMEOUT_S, P_USE_CONF, P_USE_LOAD, P_W_ACC, \
-    P_W_COST, P_W_LAT, PRED
+from .compiled import (
+    CORRECT,
+    FAULT_END,
+    FAULT_FACTOR,
+    FAULT_KIND,
+    FAULT_START,
+    FAULT_TARGET,
+    NODE_HI,
+    NODE_LINK_FAULTS,
+    NODE_LO,
+    NODE_PROP_S,
+    NODE_SPEED_FAULTS,
+    OPT_COL,
+    OPT_COMPUTE_S,
+    OPT_COST,
+    OPT_LINKS,
+    OPT_LOCAL,
+    OPT_NLINKS,
+    OPT_NODE,
+    OPT_TX,
+    P_DEADLINE_S,
+    P_FB_MODE,
+    P_TIMEOUT_S,
+    P_USE_CONF,
+    P_USE_LOAD,
+    P_W_ACC,
+    P_W_COST,
+    P_W_LAT,
+    PRED,
+)
 
 __all__ = ["SimState", "Scratch", "OUT_FIELDS", "new_state", "new_scratch", "fifo_waits", "prepare", "commit",
            "bg_ready"]
@@ -184,7 +210,7 @@ def option_outcome_(node_f, node_i, opt_i, opt_f, predc, fault_i, fault_f, par, 
             timeout = True
             break
         start = tau if tau > link_free[lk, 0] else link_free[lk, 0]
-        done = start + opt_f[o, k, OPT_IN_BITS] / (node_f[lk, NODE_BPS] * f)
+        done = start + (opt_f[o, k, OPT_TX + 2 * j] if f == 1.0 else opt_f[o, k, OPT_TX + 2 * j] / f)
         if commit:
             link_free[lk, 0] = done
         tau = done + node_f[lk, NODE_PROP_S]
@@ -207,10 +233,9 @@ def option_outcome_(node_f, node_i, opt_i, opt_f, predc, fault_i, fault_f, par, 
                 p += 1
             start = first_free(tmp, 0, m)
         start = arrival if arrival > start else start
-        speed = node_f[n, NODE_SPEED]
+        compute = opt_f[o, k, OPT_COMPUTE_S]
         if node_i[n, NODE_SPEED_FAULTS] > 0:
-            speed *= speed_factor(fault_i, fault_f, n, start)
-        compute = opt_f[o, k, OPT_GFLOPS] / speed
+            compute = compute / speed_factor(fault_i, fault_f, n, start)
         if commit:
             serve_(server_free, lo, hi, arrival, compute)
         queue = start - arrival
@@ -222,7 +247,7 @@ def option_outcome_(node_f, node_i, opt_i, opt_f, predc, fault_i, fault_f, par, 
                 timeout = True
                 break
             start = tau if tau > link_free[lk, 1] else link_free[lk, 1]
-            done = start + opt_f[o, k, OPT_OUT_BITS] / (node_f[lk, NODE_BPS] * f)
+            done = start + (opt_f[o, k, OPT_TX + 2 * j + 1] if f == 1.0 else opt_f[o, k, OPT_TX + 2 * j + 1] / f)
             if commit:
                 link_free[lk, 1] = done
             tau = done + node_f[lk, NODE_PROP_S]
@@ -255,6 +280,15 @@ def option_outcome_(node_f, node_i, opt_i, opt_f, predc, fault_i, fault_f, par, 
 def prepare_(node_f, node_i, opt_i, opt_f, predc, fault_i, fault_f, par, feat, bg_nodes, server_free, link_free,
              bg_arr, bg_svc, bg_i, x, cf, cf_out, tmp, o, s, t):
     """Advance background load to ``t``; fill the context ``x`` and the counterfactuals ``cf``/``cf_out``."""
+    context_(node_i, opt_i, par, feat, bg_nodes, server_free, bg_arr, bg_svc, bg_i, x, o, s, t)
+    for k in range(opt_i.shape[1]):
+        cf[k] = option_outcome_(node_f, node_i, opt_i, opt_f, predc, fault_i, fault_f, par, server_free, link_free,
+                                bg_arr, bg_svc, bg_i, o, k, s, t, False, tmp, cf_out, k)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def context_(node_i, opt_i, par, feat, bg_nodes, server_free, bg_arr, bg_svc, bg_i, x, o, s, t):
+    """Advance background load to ``t`` and fill the context ``x``."""
     for b in bg_nodes:
         advance_node_(node_i, server_free, bg_arr, bg_svc, bg_i, b, t)
     k_n = opt_i.shape[1]
@@ -271,9 +305,6 @@ def prepare_(node_f, node_i, opt_i, opt_f, predc, fault_i, fault_f, par, feat, b
             x[i + k] = w if w > 0.0 else 0.0
         i += k_n
     x[i] = 1.0
-    for k in range(k_n):
-        cf[k] = option_outcome_(node_f, node_i, opt_i, opt_f, predc, fault_i, fault_f, par, server_free, link_free,
-                                bg_arr, bg_svc, bg_i, o, k, s, t, False, tmp, cf_out, k)
 
 
 @njit(cache=True, error_model="numpy", inline="always")

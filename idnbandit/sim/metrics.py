@@ -14,8 +14,18 @@ import numpy as np
 from numba import njit
 
 from .compiled import NODE_TIER, OPT_LOCAL, P_DELAY_REQUESTS, P_DELAY_S
-from .kernels import OUT_COMPUTE, OUT_CORRECT, OUT_COST, OUT_LATE, OUT_LATENCY, OUT_NET, OUT_NODE, \
-    OUT_QUEUE, OUT_REWARD, OUT_TIMEOUT
+from .kernels import (
+    OUT_COMPUTE,
+    OUT_CORRECT,
+    OUT_COST,
+    OUT_LATE,
+    OUT_LATENCY,
+    OUT_NET,
+    OUT_NODE,
+    OUT_QUEUE,
+    OUT_REWARD,
+    OUT_TIMEOUT,
+)
 
 __all__ = ["Metrics", "Ring", "new_metrics", "new_ring", "hist_edges_ms", "quantile_ms", "curve_points_of"]
 

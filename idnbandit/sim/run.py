@@ -11,7 +11,9 @@ load, builds the context and the counterfactual rewards (``prepare_``), calls
 (``record_``), pushes the observed feedback into the ring buffer and calls
 ``update(state, x, a, r, rewards)`` for every entry that is due (immediately without delay), so
 ``update`` runs exactly once per decision, in decision order. Agents with
-``needs_counterfactuals = True`` (the oracle) receive the counterfactual reward vector as ``x``.
+``needs_counterfactuals = True`` (the oracle) receive the counterfactual reward vector in place of
+the context in ``select`` (``act_oracle(rewards)`` on the Python loop); ``update`` always gets the
+context.
 The Python loop does the same steps with ``agent.act`` / ``agent.update`` around the same njit
 functions, so both paths give bit-identical trajectories.
 """
@@ -20,20 +22,49 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from numba import njit
 
 from ..errors import ConfigError
 from ..scenario.model import Tier
-from .compiled import context_names
+from .compiled import P_TIMEOUT_S, context_names
 from .engine import check_seed, resolve_inputs
-from .compiled import P_TIMEOUT_S
-from .kernels import bg_ready, bg_ready_, commit, commit_, new_scratch, new_state, prepare, prepare_
-from .metrics import S_COMPUTE, S_CORRECT, S_COST, S_FORWARD, S_LATE, S_LATENCY, S_NET, S_ORACLE, S_QUEUE, \
-    S_REWARD, S_TIMEOUT, hist_edges_ms, new_metrics, new_ring, quantile_ms, record, record_, ring_due, \
-    ring_pop_, ring_push_
+from .kernel_ids import stabilise_kernel_ids
+from .kernels import (
+    bg_ready,
+    bg_ready_,
+    commit,
+    context_,
+    feedback_,
+    new_scratch,
+    new_state,
+    option_outcome_,
+    prepare,
+)
+from .metrics import (
+    S_COMPUTE,
+    S_CORRECT,
+    S_COST,
+    S_FORWARD,
+    S_LATE,
+    S_LATENCY,
+    S_NET,
+    S_ORACLE,
+    S_QUEUE,
+    S_REWARD,
+    S_TIMEOUT,
+    hist_edges_ms,
+    new_metrics,
+    new_ring,
+    quantile_ms,
+    record,
+    record_,
+    ring_due,
+    ring_pop_,
+    ring_push_,
+)
 from .result import RunResult
 from .workload import CHUNK, BackgroundSource, RequestStream
 
@@ -63,21 +94,28 @@ def run_fused_(select, update, astate, c, st, sc, met, ring, req_t, req_o, req_s
         o = req_o[i]
         s = req_s[i]
         g = g0 + i
-        prepare_(node_f, node_i, opt_i, opt_f, predc, fault_i, fault_f, par, feat, bg_nodes, server_free, link_free,
-                 bg_arr, bg_svc, bg_i, x, cf, cf_out, tmp, o, s, t)
-        xa = cf if use_cf else x
-        a = select(astate, xa, u[i])
-        if a < 0 or a >= k_n:
-            return -1 - i
-        r = commit_(node_f, node_i, opt_i, opt_f, predc, fault_i, fault_f, par, server_free, link_free, bg_arr,
-                    bg_svc, bg_i, cf, cf_out, fb_rs, tmp, o, a, s, t)
+        context_(node_i, opt_i, par, feat, bg_nodes, server_free, bg_arr, bg_svc, bg_i, x, o, s, t)
+        # one call site for the K counterfactuals and the committed choice (row K): halves compile time
+        a = 0
+        for j in range(k_n + 1):
+            kk = j
+            if j == k_n:
+                a = select(astate, cf if use_cf else x, u[i])
+                if a < 0 or a >= k_n:
+                    return -1 - i
+                kk = a
+            v = option_outcome_(node_f, node_i, opt_i, opt_f, predc, fault_i, fault_f, par, server_free, link_free,
+                                bg_arr, bg_svc, bg_i, o, kk, s, t, j == k_n, tmp, cf_out, j)
+            if j < k_n:
+                cf[j] = v
+        r = feedback_(opt_i, par, cf, cf_out, fb_rs, o, a)
         record_(node_i, opt_i, sums, opt_count, tier_count, cf_sum, hist, curve_t, curve_reward, curve_oracle,
                 curve_cf, ptr, cf, cf_out, o, a, g)
         if meta[1] == cap:
             j = ring_pop_(meta, cap)
             meta[2] += 1
             update(astate, rx[j], ra[j], rr[j], rrs[j])
-        ring_push_(rx, ra, rr, rrs, ridx, rt, meta, xa, a, r, fb_rs, g, t)
+        ring_push_(rx, ra, rr, rrs, ridx, rt, meta, x, a, r, fb_rs, g, t)
         while ring_due(par, ridx, rt, meta, g, t):
             j = ring_pop_(meta, cap)
             update(astate, rx[j], ra[j], rr[j], rrs[j])
@@ -99,14 +137,14 @@ def finish_(c, st, sc, met, o, a, s, t, g):
     return r
 
 
-def _check_agent(agent, k: int, f: int, use_cf: bool) -> None:
+def _check_agent(agent, k: int, f: int) -> None:
     if not (callable(getattr(agent, "act", None)) and callable(getattr(agent, "update", None))):
         raise ConfigError(f"agent: {type(agent).__name__} has no act/update methods")
     na = getattr(agent, "n_actions", None)
     if na is not None and na != k:
         raise ConfigError(f"agent.n_actions: {na!r} does not match the scenario's {k} options per origin")
     nf = getattr(agent, "n_features", None)
-    if not use_cf and nf is not None and nf != f:
+    if nf is not None and nf != f:
         raise ConfigError(f"agent.n_features: {nf!r} does not match the scenario's context length {f}")
 
 
@@ -162,7 +200,7 @@ def simulate(scenario, agent, steps: int, seed: int | None = None, *, trace=None
     seed = check_seed(seed, scenario.seed)
     k = c.n_options
     use_cf = bool(getattr(agent, "needs_counterfactuals", False))
-    _check_agent(agent, k, int(c.n_features), use_cf)
+    _check_agent(agent, k, int(c.n_features))
     stream = RequestStream(scenario, c.feat.shape[1], seed)  # reads and checks a replay file
     bg = BackgroundSource(scenario, seed)
     fused = bool(getattr(agent, "has_kernels", False))
@@ -170,9 +208,10 @@ def simulate(scenario, agent, steps: int, seed: int | None = None, *, trace=None
     st = new_state(c)
     sc = new_scratch(c)
     met = new_metrics(k, steps, curve_points)
-    ring = new_ring(k if use_cf else int(c.n_features), k, _ring_capacity(c, stream))
+    ring = new_ring(int(c.n_features), k, _ring_capacity(c, stream))
     if fused:
         kern = agent.kernels()
+        stabilise_kernel_ids(kern.select, kern.update)
         n_unif = int(kern.n_uniforms)
     name = getattr(agent, "name", None) or type(agent).__name__
     span_cap = 65536 / max(bg.max_rate, 1e-12)
@@ -209,6 +248,7 @@ def simulate(scenario, agent, steps: int, seed: int | None = None, *, trace=None
 
 def _python_chunk(agent, c, st, sc, met, ring, bg, req_t, req_o, req_s, n, g0, use_cf, k, span_cap):
     update = agent.update
+    act_oracle = getattr(agent, "act_oracle", agent.act)
     cap = ring.a.shape[0]
     for i in range(n):
         t = float(req_t[i])
@@ -216,8 +256,7 @@ def _python_chunk(agent, c, st, sc, met, ring, bg, req_t, req_o, req_s, n, g0, u
             st = bg.top_up(st, t + c.timeout_s + min(float(req_t[n - 1]) - t, span_cap))
         o, s, g = int(req_o[i]), int(req_s[i]), g0 + i
         prepare(c, st, sc, o, s, t)
-        xa = sc.cf if use_cf else sc.x
-        a = agent.act(xa.copy())
+        a = act_oracle(sc.cf.copy()) if use_cf else agent.act(sc.x.copy())
         if isinstance(a, bool) or not isinstance(a, (int, np.integer)) or not 0 <= a < k:
             raise ConfigError(f"agent {type(agent).__name__} chose {a!r} at request {g}; options are [0, {k})")
         r = finish_(c, st, sc, met, o, int(a), s, t, g)
@@ -225,7 +264,7 @@ def _python_chunk(agent, c, st, sc, met, ring, bg, req_t, req_o, req_s, n, g0, u
             j = ring_pop_.py_func(ring.meta, cap)
             ring.meta[2] += 1
             update(ring.x[j].copy(), int(ring.a[j]), float(ring.r[j]), rewards=ring.rs[j].copy())
-        ring_push_.py_func(*ring, xa, int(a), r, sc.fb_rs, g, t)
+        ring_push_.py_func(*ring, sc.x, int(a), r, sc.fb_rs, g, t)
         while ring_due.py_func(c.par, ring.idx, ring.t, ring.meta, g, t):
             j = ring_pop_.py_func(ring.meta, cap)
             update(ring.x[j].copy(), int(ring.a[j]), float(ring.r[j]), rewards=ring.rs[j].copy())

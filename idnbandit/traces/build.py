@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import require
+from ..errors import UnknownNameError, require
 from .features import ece
 from .record import record_trace
 from .trace import Trace
@@ -67,7 +68,7 @@ class Recipe:
 
     name: str
     architecture: str
-    make: object
+    make: Callable
     epochs: int
     lr: float
     weight_decay: float = 0.0
@@ -246,7 +247,7 @@ def build_trace(name: str, seed: int = 0, n_folds: int = 5, log=print) -> Trace:
         x, y, info = load_segment_data()
         recipes = segment_recipes(info["features"])
     else:
-        raise ValueError(f"dataset: unknown {name!r}; use 'digits' or 'segment'")
+        raise UnknownNameError("dataset", name, ["digits", "segment"])
     n_classes = int(y.max()) + 1
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     probs = np.zeros((len(recipes), len(y), n_classes), dtype=np.float32)

@@ -139,6 +139,8 @@ class Trace:
         with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".json", delete=False) as f:
             tmp_json = f.name
             json.dump(meta, f, indent=1, sort_keys=True)
+        for tmp in (tmp_npz, tmp_json):  # temporary files are created 0600; a trace is readable data
+            os.chmod(tmp, 0o644)
         os.replace(tmp_json, path.with_suffix(".json"))
         os.replace(tmp_npz, path)
         return path

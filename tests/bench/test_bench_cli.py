@@ -10,7 +10,7 @@ from bench_helpers import cell_results, strip_timing
 
 from idnbandit.cli import main
 
-AGENTS = "always-local,always-cloud,random,static-threshold(theta=0.6)"
+AGENTS = "always-local,always-cloud,random,fixed(option=1)"
 
 
 def _bench(tiny, out, *extra, agents=AGENTS, seeds="2", steps="400"):
@@ -30,7 +30,7 @@ def test_bench_writes_results_table_and_resumes(tiny, tmp_path, capsys):
     out = tmp_path / "res"
     assert _bench(tiny, out) == 0
     text = capsys.readouterr().out
-    assert "tiny-2tier" in text and "static-threshold(theta=0.6)" in text and "norm. score" in text
+    assert "tiny-2tier" in text and "fixed(option=1)" in text and "norm. score" in text
     assert "8/8 cells" in text
 
     cfg = json.loads((out / "config.json").read_text())
@@ -78,14 +78,14 @@ def test_bench_refuses_a_different_configuration(tiny, tmp_path, capsys):
 
 def test_agents_file_and_seed_list(tiny, tmp_path, capsys):
     f = tmp_path / "agents.toml"
-    f.write_text('[agents]\nlocal = "always-local"\n[agents.thr]\nname = "static-threshold"\ntheta = 0.8\n')
+    f.write_text('[agents]\nlocal = "always-local"\n[agents.thr]\nname = "fixed"\noption = -1\n')
     out = tmp_path / "res"
     rc = main(["bench", "--scenario", tiny, "--agents-file", str(f), "--seed-list", "3,7", "--steps", "200",
                "--out", str(out), "--jobs", "1", "--quiet"])
     assert rc == 0 and capsys.readouterr().out == ""
     summary = json.loads((out / "summary.json").read_text())
     assert list(summary["scenarios"]["tiny-2tier"]) == ["local", "thr"]
-    assert summary["scenarios"]["tiny-2tier"]["thr"]["spec"] == "static-threshold(theta=0.8)"
+    assert summary["scenarios"]["tiny-2tier"]["thr"]["spec"] == "fixed(option=-1)"
     assert summary["scenarios"]["tiny-2tier"]["thr"]["seeds"] == [3, 7]
     assert sorted(p.name for p in (out / "cells").iterdir()) == [
         "tiny-2tier__local__s3.json", "tiny-2tier__local__s7.json", "tiny-2tier__thr__s3.json",
@@ -145,3 +145,42 @@ def test_plots_are_written(tiny, tmp_path, capsys):
     assert pngs == ["tiny-2tier-accuracy-latency.png", "tiny-2tier-latency-cdf.png", "tiny-2tier-regret.png"]
     for p in (out / "plots").iterdir():
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000
+
+
+def test_a_failing_cell_does_not_stop_the_others(tiny, tmp_path, capsys):
+    from idnbandit.agents.base import Agent
+    from idnbandit.agents.registry import _REGISTRY, register
+
+    @register("bench-test-crash", "test only: fails on its first decision")
+    class Crash(Agent):
+        def act(self, context):
+            raise RuntimeError("boom")
+
+        def update(self, context, action, reward, *, rewards=None):
+            return self
+
+    try:
+        out = tmp_path / "res"
+        assert _bench(tiny, out, agents="always-local,bench-test-crash", seeds="1", steps="100") == 1
+        io = capsys.readouterr()
+        assert "cell tiny-2tier__bench-test-crash__s0 failed: RuntimeError: boom" in io.err
+        assert sorted(p.name for p in (out / "cells").iterdir()) == ["tiny-2tier__always-local__s0.json"]
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["n_finished"] == 1 and list(summary["scenarios"]["tiny-2tier"]) == ["always-local"]
+    finally:
+        _REGISTRY.pop("bench-test-crash", None)
+
+
+def test_progress_bar_on_a_terminal(tiny, tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from idnbandit.bench import agents_from_cli, make_plan, run_bench
+
+    buf = io.StringIO()
+    plan = make_plan([tiny], agents_from_cli("always-local,random"), [0, 1], 300)
+    outcome = run_bench(plan, tmp_path / "res", jobs=1, console=Console(file=buf, force_terminal=True, width=100))
+    text = buf.getvalue()
+    assert outcome.ran == 4 and not outcome.failed and not outcome.interrupted
+    assert "cells" in text and "requests" in text and "4/4" in text and "1200/1200" in text

@@ -16,7 +16,7 @@ from bench_helpers import cell_results, strip_timing
 
 from idnbandit.cli import main
 
-AGENTS = "always-local,always-cloud,random,static-threshold(theta=0.6)"
+AGENTS = "always-local,always-cloud,random,fixed(option=1)"
 
 
 def _cmd(*args) -> list[str]:
@@ -108,7 +108,7 @@ def test_interrupt_kill_and_resume_give_the_uninterrupted_summary(tiny, tmp_path
 @pytest.mark.slow
 def test_ray_backend_matches_local_processes(tiny, tmp_path, capsys):
     ray = pytest.importorskip("ray")
-    args = ["bench", "--scenario", tiny, "--agents", "always-local,random,static-threshold(theta=0.6)",
+    args = ["bench", "--scenario", tiny, "--agents", "always-local,random,fixed(option=1)",
             "--seeds", "2", "--steps", "3000", "--quiet"]
     local = tmp_path / "local"
     assert main([*args, "--out", str(local), "--jobs", "2"]) == 0  # two worker processes

@@ -191,7 +191,7 @@ def test_hi_two_tier_best_threshold_is_interior():
     grid = np.linspace(0.0, 1.0, 101)
     r = _threshold_rewards(correct[i], conf[i], correct[j] - beta, grid)
     never, always = correct[i].mean(), (correct[j] - beta).mean()  # t = 0 and t > 1
-    assert r.max() > max(never, always) + 0.005, (r.max(), never, always)
+    assert r.max() > max(never, always) + 0.01, (r.max(), never, always)
     assert 0 < grid[r.argmax()] < 1
 
 

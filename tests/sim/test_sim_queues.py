@@ -96,7 +96,6 @@ def test_background_queue_end_to_end(service):
     res = simulate(sc, Fixed(1, n_features(sc)), 200_000, seed=5, trace=make_trace(columns=("small",), accs=(0.7,)))
     lam_b = rho_b / m_b
     es2_b = 2 * m_b**2 if service == "exponential" else m_b**2
-    lam = lam_b + lam_r
     rho = rho_b + lam_r * s_r
     expected = (lam_b * es2_b + lam_r * s_r**2) / (2 * (1 - rho))
     assert abs(res.extra["queueing_mean_ms"] / 1e3 / expected - 1) < 0.03

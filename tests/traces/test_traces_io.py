@@ -40,6 +40,7 @@ def test_round_trip_preserves_everything(tmp_path, small_trace):
     t.metadata["note"] = {"nested": [1, 2.5, "x"]}
     path = t.save(tmp_path / "sub" / "trace.npz")
     assert path.is_file() and path.with_suffix(".json").is_file()
+    assert path.stat().st_mode & 0o044 == 0o044  # readable by others (package data)
     u = Trace.load(path)
     assert u.model_names == t.model_names
     np.testing.assert_array_equal(u.probs, t.probs)

@@ -69,3 +69,9 @@ def test_record_errors():
         record_trace([torch.nn.Flatten(0)], x, [0] * 6)
     with pytest.raises(TraceError, match="NaN"):
         record_trace([lambda b: torch.full((len(b), 3), float("nan"))], x, [0] * 6)
+
+
+def test_build_script_help_runs():
+    out = subprocess.run([sys.executable, "-m", "idnbandit.traces.build", "--help"],
+                         capture_output=True, text=True, check=True)
+    assert "--out" in out.stdout and "--seed" in out.stdout

@@ -1,0 +1,34 @@
+"""Gymnasium environments over the idnbandit simulator (DESIGN §6).
+
+Importing this package (done by ``import idnbandit``) registers three ids; their modules (and the
+simulator) are only imported when an environment is made:
+
+* ``idnbandit/Offload-v0`` -- :class:`~idnbandit.envs.offload.OffloadEnv`, one decision per request;
+* ``idnbandit/Cascade-v0`` -- :class:`~idnbandit.envs.cascade.CascadeEnv`, serve here or forward, hop by hop;
+* ``idnbandit/Ensemble-v0`` -- :class:`~idnbandit.envs.ensemble.EnsembleEnv`, query models one by one, then stop.
+
+>>> import gymnasium, idnbandit
+>>> env = gymnasium.make("idnbandit/Offload-v0", scenario="hi-two-tier", feedback="label_on_forward")
+"""
+
+from __future__ import annotations
+
+from gymnasium.envs.registration import register, registry
+
+__all__ = ["ENV_IDS", "register_envs"]
+
+ENV_IDS = {
+    "idnbandit/Offload-v0": "idnbandit.envs.offload:OffloadEnv",
+    "idnbandit/Cascade-v0": "idnbandit.envs.cascade:CascadeEnv",
+    "idnbandit/Ensemble-v0": "idnbandit.envs.ensemble:EnsembleEnv",
+}
+
+
+def register_envs() -> None:
+    """Register the idnbandit environment ids with Gymnasium (idempotent)."""
+    for env_id, entry_point in ENV_IDS.items():
+        if env_id not in registry:
+            register(id=env_id, entry_point=entry_point)
+
+
+register_envs()

@@ -1,0 +1,75 @@
+"""Shared helpers of the idnbandit environments: scenario resolution, seeding, action checks."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..scenario.model import FeedbackMode, FeedbackSpec, Scenario
+
+__all__ = ["MAX_BACKLOG_S", "build_scenario", "check_episode_length", "check_action", "engine_seed", "feedback_info"]
+
+MAX_BACKLOG_S = 10.0  # load features (queue backlogs, seconds) are clipped to this in observations
+
+
+def build_scenario(scenario, feedback: str | FeedbackMode | None = None) -> Scenario:
+    """Load ``scenario`` (name, path or :class:`Scenario`) and override its feedback mode.
+
+    Raises
+    ------
+    ConfigError
+        If ``scenario`` has the wrong type or ``feedback`` is not a feedback mode.
+    """
+    if isinstance(scenario, (str, bytes)) or hasattr(scenario, "__fspath__"):
+        from ..scenario import load_scenario
+
+        scenario = load_scenario(scenario)
+    if not isinstance(scenario, Scenario):
+        raise ConfigError(f"scenario: expected a Scenario, a built-in name or a path, got {type(scenario).__name__}")
+    if feedback is not None:
+        mode = FeedbackMode.parse(feedback, "feedback")
+        fb = FeedbackSpec(mode=mode, delay_requests=scenario.feedback.delay_requests,
+                          delay_s=scenario.feedback.delay_s)
+        scenario = dataclasses.replace(scenario, feedback=fb)
+    return scenario
+
+
+def check_episode_length(episode_length) -> int:
+    """``episode_length`` as a positive int, else :class:`ConfigError`."""
+    if isinstance(episode_length, bool) or not isinstance(episode_length, (int, np.integer)) or episode_length < 1:
+        raise ConfigError(f"episode_length: {episode_length!r} is not allowed; use an integer >= 1")
+    return int(episode_length)
+
+
+def check_action(action, n: int) -> int:
+    """``action`` as an int in ``[0, n)`` (numpy scalars and 0-d/size-1 arrays accepted).
+
+    Raises
+    ------
+    ConfigError
+        If the action is not an integer in range.
+    """
+    a = action
+    if isinstance(a, np.ndarray) and a.size == 1 and np.issubdtype(a.dtype, np.integer):
+        a = a.reshape(()).item()
+    if isinstance(a, bool) or not isinstance(a, (int, np.integer)) or not 0 <= a < n:
+        raise ConfigError(f"action: {action!r} is not allowed; it must be an integer in [0, {n})")
+    return int(a)
+
+
+def engine_seed(np_random: np.random.Generator) -> int:
+    """A fresh engine seed drawn from the env's generator (so episodes differ, yet are reproducible)."""
+    return int(np_random.integers(0, 2**31 - 1))
+
+
+def feedback_info(reward: float, rewards: np.ndarray) -> dict:
+    """The engine's feedback (NaN = not observed) as NaN-free info entries.
+
+    Returns ``feedback_reward`` (float, or None when unobserved), ``feedback_mask`` ((K,) bool) and
+    ``feedback_rewards`` ((K,) float64, 0.0 where the mask is False).
+    """
+    mask = ~np.isnan(rewards)
+    return {"feedback_reward": None if np.isnan(reward) else float(reward), "feedback_mask": mask,
+            "feedback_rewards": np.where(mask, rewards, 0.0)}

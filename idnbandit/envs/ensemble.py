@@ -1,0 +1,192 @@
+"""``idnbandit/Ensemble-v0``: query the models of the path one at a time, then stop and answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from ..errors import ConfigError
+from ..sim.compiled import OPT_COL
+from ..sim.engine import Engine
+from ._common import build_scenario, check_action, check_episode_length, engine_seed
+
+__all__ = ["EnsembleEnv", "AGGREGATIONS", "INVALID_PENALTY", "aggregate"]
+
+AGGREGATIONS = ("majority", "confidence")
+INVALID_PENALTY = 0.01  # reward of querying an already-queried model (a no-op)
+
+
+def aggregate(preds: np.ndarray, confs: np.ndarray, how: str) -> tuple[int, float]:
+    """Answer of an ensemble and its support share.
+
+    Parameters
+    ----------
+    preds, confs
+        Predicted class and top probability of each queried model (answers of timed-out queries
+        have pred -1 and are ignored).
+    how
+        ``"majority"``: most votes, ties to the larger summed confidence, then the earliest query;
+        ``"confidence"``: the class with the largest summed top probability (confidence-weighted vote).
+
+    Returns
+    -------
+    answer, share
+        The class (-1 if no valid answer) and its share of the votes (or of the summed confidence).
+    """
+    valid = preds >= 0
+    if not valid.any():
+        return -1, 0.0
+    p, w = preds[valid], confs[valid]
+    classes = list(dict.fromkeys(p.tolist()))  # first-seen order for deterministic ties
+    votes = np.array([np.sum(p == c) for c in classes], dtype=np.float64)
+    mass = np.array([w[p == c].sum() for c in classes])
+    if how == "majority":
+        best = max(range(len(classes)), key=lambda i: (votes[i], mass[i], -i))
+        return int(classes[best]), float(votes[best] / votes.sum())
+    best = max(range(len(classes)), key=lambda i: (mass[i], -i))
+    return int(classes[best]), float(mass[best] / max(mass.sum(), 1e-12))
+
+
+class EnsembleEnv(gym.Env):
+    """Build an ensemble per request: query one more model (which?) or stop and answer.
+
+    Description
+    -----------
+    For each request, the M models on its path (the origin's options, local first) can be
+    queried one after the other; each query costs its option's latency and cost (its outcome in
+    the simulator from the current queues). When the agent stops, the answer is the aggregate of
+    the answers so far (``aggregation``: majority vote or confidence-weighted vote) and it earns
+    ``w_acc`` if that answer is right and the summed latency of the queries meets the scenario's
+    deadline. Queries run sequentially, so their latencies add up. The simulator serves a request
+    once: the queues are updated with the **last** queried option when the agent stops (earlier
+    queries are priced by their counterfactual outcome from the same queue state; a request stopped
+    with no query earns 0 but is still committed at option 0, as the simulator serves every request).
+
+    Action Space
+    ------------
+    ``Discrete(M + 1)``: ``j < M`` queries model j (option j of the origin); ``M`` stops. Querying
+    an already-queried model is a no-op with reward ``-INVALID_PENALTY`` (0.01); once every model
+    has been queried the request is answered automatically; after ``2 * (M + 1)`` steps on one
+    request the agent is stopped.
+
+    Observation Space
+    -----------------
+    ``Box(0, 1, (3M + 2,), float32)``: ``queried[j]`` (0/1), ``confidence[j]`` (top probability of
+    model j, 0 until queried), ``agrees[j]`` (1 if model j's answer equals the current aggregate),
+    then the aggregate's support share and the summed latency so far / timeout.
+
+    Rewards
+    -------
+    A query of option j: ``-(w_lat_per_s * latency_s + w_cost * cost)`` of its outcome (a timed-out
+    query gives no answer and costs the timeout). Stop: ``w_acc * correct`` (0 with no answer).
+    Without repeated queries a request's return is ``w_acc * correct - w_lat * total latency -
+    w_cost * total cost``, the scenario reward of an ensemble. ``info`` after a stop has
+    ``answered=True``, ``answer``, ``correct``, ``queried`` (option list), ``latency_ms``, ``cost``.
+
+    Starting State
+    --------------
+    Idle queues, a fresh request stream seeded from the env's generator, nothing queried.
+
+    Episode End
+    -----------
+    Never terminates; truncated once ``episode_length`` requests have been answered.
+
+    Arguments
+    ---------
+    scenario : str, path or Scenario
+        Built-in name, TOML path or Scenario (default ``"idn-4tier"``).
+    episode_length : int
+        Requests per episode (default 200).
+    aggregation : str
+        ``"majority"`` (default) or ``"confidence"``.
+
+    Version History
+    ---------------
+    * v0: initial version.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, scenario="idn-4tier", episode_length: int = 200, aggregation: str = "majority",
+                 render_mode: str | None = None):
+        self.episode_length = check_episode_length(episode_length)
+        if aggregation not in AGGREGATIONS:
+            raise ConfigError(f"aggregation: {aggregation!r} is not allowed; use one of {', '.join(AGGREGATIONS)}")
+        if render_mode is not None:
+            raise ConfigError(f"render_mode: {render_mode!r} is not allowed; this env does not render (use None)")
+        self.render_mode = None
+        self.aggregation = aggregation
+        self.scenario = build_scenario(scenario)
+        self.engine = Engine(self.scenario)
+        self.n_models = m = self.engine.n_options
+        self.action_space = spaces.Discrete(m + 1)
+        self.observation_space = spaces.Box(0.0, 1.0, (3 * m + 2,), dtype=np.float32)
+        self._started = False
+
+    def _new_request(self) -> None:
+        self.engine.next_request()
+        m = self.n_models
+        self._queried: list[int] = []
+        self._preds = np.full(m, -1, np.int64)
+        self._confs = np.zeros(m)
+        self._latency = 0.0
+        self._cost = 0.0
+        self._steps = 0
+
+    def _obs(self) -> np.ndarray:
+        m = self.n_models
+        ans, share = aggregate(self._preds[self._queried], self._confs[self._queried], self.aggregation)
+        q = np.zeros(m)
+        q[self._queried] = 1.0
+        agree = (self._preds == ans) & (q > 0) & (ans >= 0)
+        tail = [share, min(self._latency / self.engine.compiled.timeout_s, 1.0)]
+        return np.clip(np.concatenate([q, self._confs, agree, tail]).astype(np.float32), 0.0, 1.0)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self.engine.reset(engine_seed(self.np_random))
+        self._t = 0
+        self._started = True
+        self._new_request()
+        return self._obs(), {}
+
+    def step(self, action):
+        if not self._started:
+            raise ConfigError("step: call reset() before step()")
+        a = check_action(action, self.n_models + 1)
+        eng, c = self.engine, self.engine.compiled
+        self._steps += 1
+        reward = 0.0
+        info: dict[str, Any] = {"answered": False}
+        if a < self.n_models:
+            if a in self._queried:
+                reward = -INVALID_PENALTY
+            else:
+                out = eng.peek(a)
+                self._queried.append(a)
+                col = c.opt_i[eng.origin, a, OPT_COL]
+                self._preds[a] = out.answer
+                self._confs[a] = c.feat[col, eng.sample, 0] if out.answer >= 0 else 0.0
+                self._latency += out.latency_ms / 1e3
+                self._cost += out.cost
+                reward = -(c.w_lat * out.latency_ms / 1e3 + c.w_cost * out.cost)
+        done = a == self.n_models or len(self._queried) == self.n_models or self._steps >= 2 * (self.n_models + 1)
+        if not done:
+            return self._obs(), float(reward), False, False, info
+        ans, _ = aggregate(self._preds[self._queried], self._confs[self._queried], self.aggregation)
+        label = int(eng.trace.labels[eng.sample])
+        correct = ans >= 0 and ans == label and self._latency <= c.deadline_s
+        reward += c.w_acc * float(correct)
+        if self._queried:
+            eng.apply(self._queried[-1])
+        else:  # nothing queried: the engine still serves every request, so commit it locally (unpaid)
+            eng.apply(0)
+        self._t += 1
+        info = {"answered": True, "answer": ans, "correct": bool(correct), "queried": list(self._queried),
+                "latency_ms": self._latency * 1e3, "cost": self._cost, "request": self._t - 1}
+        truncated = self._t >= self.episode_length
+        self._new_request()
+        return self._obs(), float(reward), False, truncated, info
