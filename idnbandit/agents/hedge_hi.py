@@ -60,9 +60,11 @@ class HedgeHI(ThresholdHedge):
     epsilon, eta
         Fixed exploration / learning rates; ``None`` (default) uses the schedules above.
     explore_scale
-        Multiplier c of the exploration schedule (default 0.25: the O(·) bound leaves the constant
+        Multiplier c of the exploration schedule (default 0.15: the O(·) bound leaves the constant
         open; with ~900 distinct confidences, c = 1 explores ~11% of requests at t = 50k and costs
-        ~0.04 in average loss, c = 0.25 ~0.011 — measured in tests/agents/test_hi_learning.py).
+        ~0.04 in average loss, c = 0.25 ~0.011 — tests/agents/test_hi_learning.py; on the built-in
+        ``hi-two-tier`` at 50k requests c = 0.25 is 0.0115 below the best threshold, c = 0.15
+        0.0085, c = 0.1 0.007 — benchmarks/hi_two_tier.py).
     max_breakpoints
         Capacity of the expert set (default 256: the regret bound grows as N^{1/3}, so the set is
         capped; the first 256 distinct confidences seen act as a quantile-like threshold grid, and
@@ -80,7 +82,7 @@ class HedgeHI(ThresholdHedge):
     _kind = KIND_HEDGE
 
     def __init__(self, n_actions: int, n_features: int, epsilon: float | None = None, eta: float | None = None,
-                 explore_scale: float = 0.25, max_breakpoints: int = 256, confidence_index: int = 0,
+                 explore_scale: float = 0.15, max_breakpoints: int = 256, confidence_index: int = 0,
                  local_action: int = 0, forward_action: int = -1, reward_min: float = -1.0,
                  reward_max: float = 1.0, seed=None):
         self.epsilon = epsilon
