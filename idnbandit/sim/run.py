@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 import numpy as np
 from numba import njit
+from numba.core.cpu import CPUTargetOptions
 
 from ..errors import ConfigError
 from ..scenario.model import Tier
@@ -72,12 +73,34 @@ __all__ = ["simulate"]
 
 _RING_MAX = 1 << 18
 
+# The fused loop is compiled without numba's reference counting (NRT): with it, every array argument
+# of an ``inline="always"`` kernel is incref'd and decref'd (atomic operations the refcount pruner
+# cannot remove across the kernel's loops) at each of its ~10 call sites per request, about three
+# quarters of the loop's time. The loop allocates nothing, so it needs no reference counts. The
+# agent kernels may allocate: they are called through the NRT-enabled trampolines below, so that
+# numba, which compiles a callee with its caller's NRT flag unless the callee sets it, compiles
+# them with NRT. ``_nrt`` is a private numba option (numba uses it for its own hot helpers);
+# without it everything is compiled as usual.
+_HAS_NRT_OPTION = hasattr(CPUTargetOptions, "_nrt")
+_NO_NRT = {"_nrt": False} if _HAS_NRT_OPTION else {}
+_WITH_NRT = {"_nrt": True} if _HAS_NRT_OPTION else {}
 
-@njit(cache=True, error_model="numpy")
+
+@njit(cache=True, error_model="numpy", **_WITH_NRT)
+def select_(select, astate, x, u):
+    return select(astate, x, u)
+
+
+@njit(cache=True, error_model="numpy", **_WITH_NRT)
+def update_(update, astate, x, a, r, rs):
+    update(astate, x, a, r, rs)
+
+
+@njit(cache=True, error_model="numpy", **_NO_NRT)
 def run_fused_(select, update, astate, c, st, sc, met, ring, req_t, req_o, req_s, u, i0, i1, g0, use_cf):
     """Requests ``i0 .. i1-1`` of a chunk; returns where it stopped (``i1`` when done, earlier when
     background jobs must be topped up, ``-1 - i`` when ``select`` returned an invalid option)."""
-    # unpack once: numba reference-counts every array taken out of a tuple
+    # unpack once: with NRT on, numba reference-counts every array taken out of a tuple
     node_f, node_i, opt_i, opt_f, predc = c.node_f, c.node_i, c.opt_i, c.opt_f, c.predc
     fault_i, fault_f, par, feat, bg_nodes = c.fault_i, c.fault_f, c.par, c.feat, c.bg_nodes
     server_free, link_free, bg_arr, bg_svc, bg_i, bg_horizon = st
@@ -100,7 +123,7 @@ def run_fused_(select, update, astate, c, st, sc, met, ring, req_t, req_o, req_s
         for j in range(k_n + 1):
             kk = j
             if j == k_n:
-                a = select(astate, cf if use_cf else x, u[i])
+                a = select_(select, astate, cf if use_cf else x, u[i])
                 if a < 0 or a >= k_n:
                     return -1 - i
                 kk = a
@@ -114,20 +137,20 @@ def run_fused_(select, update, astate, c, st, sc, met, ring, req_t, req_o, req_s
         if meta[1] == cap:
             j = ring_pop_(meta, cap)
             meta[2] += 1
-            update(astate, rx[j], ra[j], rr[j], rrs[j])
+            update_(update, astate, rx[j], ra[j], rr[j], rrs[j])
         ring_push_(rx, ra, rr, rrs, ridx, rt, meta, x, a, r, fb_rs, g, t)
         while ring_due(par, ridx, rt, meta, g, t):
             j = ring_pop_(meta, cap)
-            update(astate, rx[j], ra[j], rr[j], rrs[j])
+            update_(update, astate, rx[j], ra[j], rr[j], rrs[j])
     return i1
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", **_NO_NRT)
 def flush_fused_(update, astate, ring):
     rx, ra, rr, rrs, ridx, rt, meta = ring
     while meta[1] > 0:
         j = ring_pop_(meta, ra.shape[0])
-        update(astate, rx[j], ra[j], rr[j], rrs[j])
+        update_(update, astate, rx[j], ra[j], rr[j], rrs[j])
 
 
 @njit(cache=True, error_model="numpy")

@@ -327,7 +327,7 @@ def test_thresholds_concentrate_near_the_best_threshold(cls, kwargs, n):
 
 @pytest.mark.parametrize("make", [
     lambda: (HILN(2, 1, max_breakpoints=25, seed=2), ThresholdRef(1, cap=25, scale=0.5)),
-    lambda: (HedgeHI(2, 1, seed=2), ThresholdRef(2, cap=256, scale=0.25)),
+    lambda: (HedgeHI(2, 1, seed=2), ThresholdRef(2, cap=256, scale=HedgeHI(2, 1).explore_scale)),
     lambda: (HedgeHIRestart(2, 1, first_epoch=10, max_experts=6, seed=2), RestartRef(10, 6, 4096)),
 ])
 def test_delayed_feedback_matches_reference(make):
