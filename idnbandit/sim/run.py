@@ -238,6 +238,11 @@ def simulate(scenario, agent, steps: int, seed: int | None = None, *, trace=None
         n_unif = int(kern.n_uniforms)
     name = getattr(agent, "name", None) or type(agent).__name__
     span_cap = 65536 / max(bg.max_rate, 1e-12)
+    if fused:  # compile (or load from numba's cache) before the clock starts: decisions/s times the run
+        no_t, no_i = np.empty(0, np.float64), np.empty(0, np.int64)
+        run_fused_(kern.select, kern.update, kern.state, c, st, sc, met, ring, no_t, no_i, no_i,
+                   np.empty((0, n_unif)), 0, 0, 0, use_cf)
+        flush_fused_(kern.update, kern.state, ring)
 
     t0 = time.perf_counter()
     done = 0
