@@ -22,6 +22,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from .bench.cli import add_agents, add_bench, run_agents_command, run_bench_command
+from .bench.fl_cli import add_fl, run_fl_command
 from .errors import IdnBanditError
 
 __all__ = ["main", "build_parser", "add_subcommand", "SUBCOMMANDS", "EXIT_USAGE"]
@@ -80,6 +81,7 @@ SUBCOMMANDS: dict[str, tuple[AddParser, Run]] = {
     "describe": (_add_describe, _run_describe),
     "bench": (add_bench, run_bench_command),
     "agents": (add_agents, run_agents_command),
+    "fl": (add_fl, run_fl_command),
 }
 
 

@@ -5,15 +5,19 @@ Imports nothing of the simulator: usable by any simulator with numpy and numba a
 
 from .base import Agent, AgentKernels
 from .baselines import Fixed, Random
+from .dqn import DQN
 from .epsilon_greedy import EpsilonGreedy
 from .exp3 import EXP3, EXP4
 from .hedge_hi import HedgeHI, HedgeHIRestart
 from .hi_lcb import HILCB, HILCBLite
 from .hil import HILF, HILN
+from .linear_q import LinearQ
 from .lints import LinTS
 from .linucb import LinUCB
+from .neural_bandits import NeuralTS, NeuralUCB
 from .nonstationary import DiscountedLinUCB, SlidingWindowLinUCB
 from .oracle import Oracle
+from .qlearning import QLearning, SarsaLambda
 from .registry import agent_names, make_agent, parse_agent_spec
 from .river_policy import RiverPolicy
 from .squarecb import SquareCB
@@ -22,6 +26,7 @@ from .threshold import StaticThreshold
 __all__ = [
     "Agent",
     "AgentKernels",
+    "DQN",
     "EXP3",
     "EXP4",
     "HILCB",
@@ -38,7 +43,12 @@ __all__ = [
     "EpsilonGreedy",
     "LinTS",
     "LinUCB",
+    "LinearQ",
+    "NeuralTS",
+    "NeuralUCB",
     "Oracle",
+    "QLearning",
+    "SarsaLambda",
     "SlidingWindowLinUCB",
     "StaticThreshold",
     "agent_names",

@@ -37,6 +37,9 @@ __all__ = [
     "backward_solve_",
     "inverse_from_cholesky_",
     "argmax_first",
+    "view1",
+    "view2",
+    "view3",
 ]
 
 # The one place where numba floating-point flags are set for the linear agents: reassociation and
@@ -55,6 +58,24 @@ def all_finite(x):
         if not math.isfinite(x[i]):
             return False
     return True
+
+
+@njit(cache=True)
+def view1(buf, o, n):
+    """The (n,) view ``buf[o:o+n]`` of a packed state buffer (see ``base.pack_state``)."""
+    return buf[o:o + n]
+
+
+@njit(cache=True)
+def view2(buf, o, n, m):
+    """The (n, m) C-contiguous view of ``buf[o:o+n*m]``."""
+    return buf[o:o + n * m].reshape((n, m))
+
+
+@njit(cache=True)
+def view3(buf, o, n, m, p):
+    """The (n, m, p) C-contiguous view of ``buf[o:o+n*m*p]``."""
+    return buf[o:o + n * m * p].reshape((n, m, p))
 
 
 @njit(cache=True, fastmath=FASTMATH)

@@ -26,6 +26,19 @@ numpy's generators produce the same stream whether drawn in blocks or one row at
 path reproduces the step path bit for bit.
 
 Contexts are validated in the Python wrappers (shape, finiteness), never inside kernels.
+
+Step-path speed: a compiled call from Python costs a conversion per array argument, so agents with
+many state arrays may keep them packed in two buffers (:func:`pack_state`; ``_state`` then holds
+views into the buffers and ``kernels()`` is unchanged) and give the step path kernels that take the
+buffers (see :class:`~idnbandit.agents.linucb.LinearAgent`).
+
+Multi-step episodes
+-------------------
+Agents with ``episodic = True`` (the RL agents: ``QLearning``, ``SarsaLambda``, ``LinearQ``, ``DQN``)
+also accept ``update(context, action, reward, *, rewards=None, next_context=None, done=True)``:
+``done=False`` with the next observation bootstraps from it (Cascade-v0, Ensemble-v0); ``done=True``,
+the default, ends the episode and is exactly the one-step (bandit) update of the kernels above.
+Other agents (``episodic = False``) take every decision as a one-step episode.
 By convention ``x[confidence_index]`` (default 0) is the local model's maximum class probability;
 threshold-type agents read it there.
 """
@@ -46,7 +59,7 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["Agent", "AgentKernels", "make_rng"]
+__all__ = ["Agent", "AgentKernels", "make_rng", "pack_state"]
 
 _FORMAT = "idnbandit-agent"
 
@@ -58,6 +71,61 @@ def make_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
         raise ConfigError(f"seed: {seed!r} is not allowed; use a non-negative integer, a numpy Generator or None")
     return np.random.default_rng(seed)
+
+
+def pack_state(state: tuple, header: tuple[int, ...] = ()) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """Copy a kernel state tuple into one float64 and one int64 buffer, for cheap step-path calls.
+
+    Calling a compiled function from Python costs a conversion per array argument, so a kernel that
+    unpacks a tuple of seven arrays pays seven conversions per call. Packing lets a step-path kernel
+    take two buffers and rebuild the arrays inside (as views, no copies).
+
+    Parameters
+    ----------
+    state
+        Tuple of C-contiguous float64 / int64 numpy arrays (the kernel protocol's state).
+    header
+        Integers placed first in the int buffer (e.g. ``(n_features, n_actions)``).
+
+    Returns
+    -------
+    fbuf : (n_float,) float64
+        Every float64 array of ``state`` in order.
+    ibuf : (len(header) + len(state) + n_int,) int64
+        ``header``, then the offset of each state array in its own buffer (``fbuf`` or ``ibuf``), then
+        every int64 array of ``state`` in order.
+    views : tuple
+        Arrays of the same shapes, dtypes and values as ``state``, each a view into ``fbuf`` or
+        ``ibuf``; use it as the agent's state so both paths mutate the same memory.
+
+    Raises
+    ------
+    TypeError
+        If an entry of ``state`` is not a float64 or int64 array.
+    """
+    arrays = [np.asarray(a) for a in state]
+    for i, a in enumerate(arrays):
+        if a.dtype not in (np.float64, np.int64):
+            raise TypeError(f"state[{i}]: dtype {a.dtype} cannot be packed; only float64 and int64")
+    head = len(header) + len(arrays)
+    n_f = sum(a.size for a in arrays if a.dtype == np.float64)
+    n_i = sum(a.size for a in arrays if a.dtype == np.int64)
+    fbuf = np.zeros(n_f, dtype=np.float64)
+    ibuf = np.zeros(head + n_i, dtype=np.int64)
+    ibuf[: len(header)] = header
+    views, off_f, off_i = [], 0, head
+    for i, a in enumerate(arrays):
+        if a.dtype == np.float64:
+            buf, off = fbuf, off_f
+            off_f += a.size
+        else:
+            buf, off = ibuf, off_i
+            off_i += a.size
+        ibuf[len(header) + i] = off
+        v = buf[off: off + a.size].reshape(a.shape)
+        v[...] = a
+        views.append(v)
+    return fbuf, ibuf, tuple(views)
 
 
 class AgentKernels(NamedTuple):
@@ -91,6 +159,7 @@ class Agent:
 
     name: str = "agent"
     description: str = ""
+    episodic: bool = False  # True: update() also takes next_context= / done= (module docstring)
     n_uniforms: int = 0
     _select_kernel: Callable | None = None
     _update_kernel: Callable | None = None
@@ -290,7 +359,11 @@ class Agent:
 
     # ------------------------------------------------------------------ validation helpers
     def _check_context(self, context) -> np.ndarray:
-        x = np.asarray(context, dtype=np.float64)
+        try:
+            x = np.asarray(context, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ConfigError(f"context: {type(context).__name__} is not a numeric array of {self.n_features} "
+                              "floats") from None
         if x.shape != (self.n_features,):
             raise ConfigError(f"context: expected shape ({self.n_features},), got {x.shape}")
         if not np.isfinite(x).all():
@@ -298,7 +371,11 @@ class Agent:
         return x.copy() if x is context else np.ascontiguousarray(x)
 
     def _check_contexts(self, contexts) -> np.ndarray:
-        xs = np.asarray(contexts, dtype=np.float64)
+        try:
+            xs = np.asarray(contexts, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ConfigError(f"contexts: {type(contexts).__name__} is not a numeric (n, {self.n_features}) "
+                              "array") from None
         if xs.ndim != 2 or xs.shape[1] != self.n_features:
             raise ConfigError(f"contexts: expected shape (n, {self.n_features}), got {xs.shape}")
         if not np.isfinite(xs).all():

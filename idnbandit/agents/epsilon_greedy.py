@@ -7,8 +7,16 @@ import math
 import numpy as np
 from numba import njit
 
-from ._linalg import FASTMATH, dot
-from .linucb import LinearAgent, check_integer, check_real, observed_reward, ridge_state, ridge_update_arm_
+from ._linalg import FASTMATH, dot, view1, view2, view3
+from .linucb import (
+    LinearAgent,
+    check_integer,
+    check_real,
+    observed_reward,
+    ridge_state,
+    ridge_update_arm_,
+    step_ok,
+)
 from .registry import register
 
 __all__ = ["EpsilonGreedy"]
@@ -44,6 +52,32 @@ def epsilon_greedy_update(state, x, a, r, rewards):
         rk = observed_reward(k, a, r, rewards)
         if rk == rk:
             ridge_update_arm_(A, Ainv, b, theta, since, k, x, rk, icfg[0], work)
+
+
+@njit(cache=True)
+def epsilon_greedy_views(fbuf, ibuf):
+    """The state tuple rebuilt from its packed buffers (views; layout of ``base.pack_state``)."""
+    d, k = ibuf[0], ibuf[1]
+    return (view1(fbuf, ibuf[2], 3), view1(ibuf, ibuf[3], 2), view3(fbuf, ibuf[4], k, d, d),
+            view3(fbuf, ibuf[5], k, d, d), view2(fbuf, ibuf[6], k, d), view2(fbuf, ibuf[7], k, d),
+            view1(ibuf, ibuf[8], k), view1(fbuf, ibuf[9], d))
+
+
+@njit(cache=True)
+def epsilon_greedy_step_select(fbuf, ibuf, x, u):
+    """:func:`epsilon_greedy_select` on packed state, or -1 if ``x`` fails the step checks."""
+    if not step_ok(ibuf, x, 0, 0.0):
+        return -1
+    return epsilon_greedy_select(epsilon_greedy_views(fbuf, ibuf), x, u)
+
+
+@njit(cache=True)
+def epsilon_greedy_step_update(fbuf, ibuf, x, a, r, rewards):
+    """:func:`epsilon_greedy_update` on packed state; False (nothing done) if the step checks fail."""
+    if not step_ok(ibuf, x, a, r):
+        return False
+    epsilon_greedy_update(epsilon_greedy_views(fbuf, ibuf), x, a, r, rewards)
+    return True
 
 
 @register("epsilon-greedy", "epsilon-greedy over per-option ridge-regression reward models")
@@ -98,6 +132,8 @@ class EpsilonGreedy(LinearAgent):
     n_uniforms = 2
     _select_kernel = staticmethod(epsilon_greedy_select)
     _update_kernel = staticmethod(epsilon_greedy_update)
+    _step_select = staticmethod(epsilon_greedy_step_select)
+    _step_update = staticmethod(epsilon_greedy_step_update)
 
     def __init__(self, n_actions: int, n_features: int, epsilon: float = 0.1, ridge: float = 1.0,
                  decay: float | None = None, refactor_every: int = 1000, seed=None):

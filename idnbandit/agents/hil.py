@@ -51,19 +51,38 @@ KIND_HILF, KIND_HILN, KIND_HEDGE = 0, 1, 2
 
 
 @njit(cache=True)
-def _schedule(kind, n, t, fcfg):
-    """(η_t, ε_t) for ``n`` experts/intervals at round ``t`` >= 1; fixed values in fcfg[2:4] win."""
+def log_inv_gap(n, min_gap):
+    """ln(1/λ_t), λ_t the shortest interval of the breakpoint partition so far, floored at ln(N_t+1).
+
+    The papers' bounds and tuning use ln(1/λ_min), λ_min the smallest gap between distinct
+    confidences (the prior mass of the narrowest interval); λ_min is unknown in advance, so the
+    anytime schedules use the smallest gap observed so far. Since N intervals of [0, 1] cannot all be
+    longer than 1/N, ln(1/λ_t) >= ln N_t; the floor only matters before the first split.
+    """
+    v = math.log(n + 1.0)
+    if min_gap > 0.0 and -math.log(min_gap) > v:
+        v = -math.log(min_gap)
+    return v
+
+
+@njit(cache=True)
+def _schedule(kind, n, t, fcfg, min_gap):
+    """(η_t, ε_t) for ``n`` experts/intervals at round ``t`` >= 1; fixed values in fcfg[2:4] win.
+
+    ``min_gap`` is the shortest interval so far (``fw[6]``), used by HIL-F / HIL-N (:func:`log_inv_gap`).
+    """
     eta, eps = fcfg[2], fcfg[3]
     scale = fcfg[4]
     if kind == 0:
         eps = 0.0
         if math.isnan(eta):
-            eta = math.sqrt(8.0 * math.log(n + 1.0) / t)
+            eta = math.sqrt(8.0 * log_inv_gap(n, min_gap) / t)
     elif kind == 1:
+        lg = log_inv_gap(n, min_gap)
         if math.isnan(eps):
-            eps = min(1.0, scale * (math.log(n + 1.0) / t) ** (1.0 / 3.0))
+            eps = min(1.0, scale * (lg / t) ** (1.0 / 3.0))
         if math.isnan(eta):
-            eta = math.sqrt(eps * math.log(n + 1.0) / t)
+            eta = math.sqrt(eps * lg / t)
     else:
         if math.isnan(eps):
             eps = min(1.0, scale * (n / t) ** (1.0 / 3.0))
@@ -154,7 +173,7 @@ def threshold_select(state, x, u):
     n = cnt[0]
     t = cnt[1] + 1
     p = clip01(x[icfg[0]])
-    eta, eps = _schedule(icfg[4], n, t, fcfg)
+    eta, eps = _schedule(icfg[4], n, t, fcfg, fw[6])
     a, w = accept_mass(bp, L, n, p, eta / loss_scale(fw), icfg[4] != KIND_HEDGE)
     acc = (1.0 - eps) * a / w
     fw[3], fw[4], fw[5] = p, t, acc  # cache for the update of this decision
@@ -181,7 +200,7 @@ def threshold_update(state, x, a, r, rewards):
         if fw[3] == p and fw[4] == t:  # state unchanged since select: reuse its accept probability
             acc_prob = fw[5]
         else:  # feedback delayed (or update without select): recompute with the current weights
-            eta, eps = _schedule(kind, n, t, fcfg)
+            eta, eps = _schedule(kind, n, t, fcfg, fw[6])
             am, w = accept_mass(bp, L, n, p, eta / loss_scale(fw), kind != KIND_HEDGE)
             acc_prob = (1.0 - eps) * am / w
         q = max(1.0 - acc_prob, 1e-6)  # probability of forwarding this round
@@ -189,7 +208,10 @@ def threshold_update(state, x, a, r, rewards):
     if not math.isnan(ll):
         observe_scale_(fw, ll)
     lf = forward_loss_(fw, rewards, forward, fcfg[0], fcfg[1])
+    n_before = n
     n, j = insert_or_snap_(bp, L, n, p, icfg[3])
+    if n > n_before:  # p split an interval: track the shortest interval (λ_t of the schedule)
+        fw[6] = min(fw[6], bp[j] - bp[j - 1], bp[j + 1] - bp[j])
     add_losses_(L, n, j, acc, lf)
     cnt[0] = n
     cnt[1] = t
@@ -222,8 +244,9 @@ class ThresholdHedge(HIAgent):
         bp[1] = 1.0
         L = np.zeros(cap + 1, dtype=np.float64)
         cnt = np.array([1, 0], dtype=np.int64)  # [number of intervals, rounds learned]
-        # [sum of observed forward losses, count, loss scale, cached p, cached t, cached accept prob]
-        fw = np.array([0.0, 0.0, 0.0, math.nan, 0.0, 0.0])
+        # [sum of observed forward losses, count, loss scale, cached p, cached t, cached accept prob,
+        #  shortest interval of the breakpoint partition]
+        fw = np.array([0.0, 0.0, 0.0, math.nan, 0.0, 0.0, 1.0])
         return icfg, fcfg, bp, L, cnt, fw
 
     def thresholds(self) -> tuple[np.ndarray, np.ndarray]:
@@ -240,7 +263,7 @@ class ThresholdHedge(HIAgent):
         """
         icfg, fcfg, bp, L, cnt, fw = self._state
         n = int(cnt[0])
-        eta, _ = _schedule(int(icfg[4]), n, int(cnt[1]) + 1, fcfg)
+        eta, _ = _schedule(int(icfg[4]), n, int(cnt[1]) + 1, fcfg, float(fw[6]))
         w = np.exp(-(eta / loss_scale(fw)) * (L[:n] - L[:n].min()))
         if int(icfg[4]) != KIND_HEDGE:
             w = w * np.diff(bp[: n + 1])
@@ -274,9 +297,12 @@ class HILF(ThresholdHedge):
     n_actions, n_features
         Sizes (n_actions >= 2; only the local and forward options are ever chosen).
     eta
-        Fixed learning rate; ``None`` (default) uses the anytime schedule η_t = √(8 ln(N_t+1)/t),
-        N_t the number of intervals (ln(N_t+1) stands in for ln(1/λ_min), unknown in advance —
-        the choice of the [T:S7] re-implementation, made anytime).
+        Fixed learning rate; ``None`` (default) uses the anytime schedule η_t = √(8 ln(1/λ_t)/t):
+        the tuning η = √(8 ln(1/λ_min)/n) behind the paper's bound √(n ln(1/λ_min)/2), with λ_min (the
+        smallest gap between distinct confidences, unknown in advance) replaced by λ_t, the shortest
+        interval of the breakpoint partition so far, and ln(1/λ_t) floored at ln(N_t+1)
+        (:func:`log_inv_gap`). Before this, ln(N_t+1) (the [T:S7] choice) stood in for ln(1/λ_min);
+        it is never larger and on float32 confidences about half as large (η √2 too small).
     max_breakpoints
         Capacity of the breakpoint set (memory and per-round cost O(max_breakpoints)).
 """ + _COMMON_DOC + """
@@ -333,9 +359,10 @@ class HILN(ThresholdHedge):
     n_actions, n_features
         Sizes (n_actions >= 2).
     epsilon
-        Fixed exploration rate; ``None`` (default): ε_t = min(1, explore_scale·(ln(N_t+1)/t)^{1/3}).
+        Fixed exploration rate; ``None`` (default): ε_t = min(1, explore_scale·(ln(1/λ_t)/t)^{1/3}),
+        λ_t as for :class:`HILF` (the shortest interval so far; ln(1/λ_t) >= ln(N_t+1)).
     eta
-        Fixed learning rate; ``None`` (default): η_t = √(ε_t ln(N_t+1)/t). These balance
+        Fixed learning rate; ``None`` (default): η_t = √(ε_t ln(1/λ_t)/t). These balance
         ln(1/λ)/η, ηn/ε and εn, giving O(n^{2/3}) regret ([R], ALGORITHMS.md §2).
     explore_scale
         Multiplier c of the exploration schedule (default 0.5; the Θ(·) leaves it open. Measured at

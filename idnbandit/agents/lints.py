@@ -7,8 +7,8 @@ import math
 import numpy as np
 from numba import njit
 
-from ._linalg import FASTMATH, backward_solve_, cholesky_update_, forward_solve_
-from .linucb import LinearAgent, check_real, observed_reward
+from ._linalg import FASTMATH, backward_solve_, cholesky_update_, forward_solve_, view1, view2, view3
+from .linucb import LinearAgent, check_real, observed_reward, step_ok
 from .registry import register
 
 __all__ = ["LinTS"]
@@ -61,6 +61,32 @@ def lints_update(state, x, a, r, rewards):
             backward_solve_(L[k], work[0], mu[k])
 
 
+@njit(cache=True)
+def lints_views(fbuf, ibuf):
+    """The state tuple rebuilt from its packed buffers (views; layout of ``base.pack_state``)."""
+    d, k = ibuf[0], ibuf[1]
+    m = k * d + (k * d) % 2
+    return (view1(fbuf, ibuf[2], 2), view3(fbuf, ibuf[3], k, d, d), view2(fbuf, ibuf[4], k, d),
+            view2(fbuf, ibuf[5], k, d), view2(fbuf, ibuf[6], 2, d), view1(fbuf, ibuf[7], m))
+
+
+@njit(cache=True)
+def lints_step_select(fbuf, ibuf, x, u):
+    """:func:`lints_select` on packed state, or -1 if ``x`` fails the step checks."""
+    if not step_ok(ibuf, x, 0, 0.0):
+        return -1
+    return lints_select(lints_views(fbuf, ibuf), x, u)
+
+
+@njit(cache=True)
+def lints_step_update(fbuf, ibuf, x, a, r, rewards):
+    """:func:`lints_update` on packed state; False (nothing done) if the step checks fail."""
+    if not step_ok(ibuf, x, a, r):
+        return False
+    lints_update(lints_views(fbuf, ibuf), x, a, r, rewards)
+    return True
+
+
 @register("lints", "linear Thompson sampling (disjoint Gaussian posteriors; Agrawal & Goyal 2013)")
 class LinTS(LinearAgent):
     """Linear Thompson sampling with one model per option (Agrawal & Goyal 2013, Algorithm 1, disjoint).
@@ -108,6 +134,8 @@ class LinTS(LinearAgent):
 
     _select_kernel = staticmethod(lints_select)
     _update_kernel = staticmethod(lints_update)
+    _step_select = staticmethod(lints_step_select)
+    _step_update = staticmethod(lints_step_update)
 
     def __init__(self, n_actions: int, n_features: int, v: float = 0.1, ridge: float = 1.0, seed=None):
         self.v = v

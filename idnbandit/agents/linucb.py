@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, types
 
 from ..errors import ConfigError
 from ._linalg import (
@@ -25,8 +25,11 @@ from ._linalg import (
     inverse_from_cholesky_,
     matvec_,
     sherman_morrison_update_,
+    view1,
+    view2,
+    view3,
 )
-from .base import Agent
+from .base import Agent, pack_state
 from .registry import register
 
 __all__ = ["LinUCB", "LinearAgent"]
@@ -148,19 +151,34 @@ def linucb_update(state, x, a, r, rewards):
 
 
 @njit(cache=True)
-def linucb_checked_select(state, x, u):
-    """:func:`linucb_select`, or -1 if ``x`` is not finite (the step path's one-call validation)."""
-    if not all_finite(x):
-        return -1
-    return linucb_select(state, x, u)
+def step_ok(ibuf, x, a, r):
+    """The step kernels' validation: ``x`` has ``ibuf[0]`` finite entries, ``0 <= a < ibuf[1]``, ``r`` not ±inf."""
+    return x.shape[0] == ibuf[0] and all_finite(x) and 0 <= a < ibuf[1] and not math.isinf(r)
 
 
 @njit(cache=True)
-def linucb_checked_update(state, x, a, r, rewards):
-    """:func:`linucb_update`, or False (nothing done) if ``x`` is not finite."""
-    if not all_finite(x):
+def linucb_views(fbuf, ibuf):
+    """LinUCB's state tuple rebuilt from its packed buffers (views; layout of ``base.pack_state``)."""
+    d, k = ibuf[0], ibuf[1]
+    return (view1(fbuf, ibuf[2], 2), view1(ibuf, ibuf[3], 1), view3(fbuf, ibuf[4], k, d, d),
+            view3(fbuf, ibuf[5], k, d, d), view2(fbuf, ibuf[6], k, d), view1(ibuf, ibuf[7], k),
+            view1(fbuf, ibuf[8], d))
+
+
+@njit(cache=True)
+def linucb_step_select(fbuf, ibuf, x, u):
+    """:func:`linucb_select` on packed state, or -1 if ``x`` has the wrong length or is not finite."""
+    if not step_ok(ibuf, x, 0, 0.0):
+        return -1
+    return linucb_select(linucb_views(fbuf, ibuf), x, u)
+
+
+@njit(cache=True)
+def linucb_step_update(fbuf, ibuf, x, a, r, rewards):
+    """:func:`linucb_update` on packed state; False (nothing done) if the inputs fail :func:`step_ok`."""
+    if not step_ok(ibuf, x, a, r):
         return False
-    linucb_update(state, x, a, r, rewards)
+    linucb_update(linucb_views(fbuf, ibuf), x, a, r, rewards)
     return True
 
 
@@ -172,60 +190,113 @@ def ridge_state(n_actions: int, d: int, ridge: float):
     return A, Ainv, np.zeros((n_actions, d)), np.zeros((n_actions, d)), np.zeros(n_actions, np.int64), np.zeros(d)
 
 
+def prepare_step_kernels(step_select, step_update) -> None:
+    """Compile (or load from numba's cache) the packed step kernels for their one signature, once per
+    process, and then forbid further compilation, so that a call with any other argument types
+    (float32 or non-contiguous contexts, strings, ...) raises ``TypeError`` at once instead of
+    compiling a new specialisation: :class:`LinearAgent` then falls back to the full validation
+    (which converts, e.g., a float32 context to float64 exactly as before). This is what numba itself
+    does for a function jitted with explicit signatures."""
+    for disp, sig in ((step_select, _SELECT_SIG), (step_update, _UPDATE_SIG)):
+        if disp not in _PREPARED:
+            disp.compile(sig)
+            disp.disable_compile()
+            _PREPARED.add(disp)
+
+
+_PREPARED: set = set()
+
+
+_F1 = types.Array(types.float64, 1, "C")
+_I1 = types.Array(types.int64, 1, "C")
+_SELECT_SIG = (_F1, _I1, _F1, _F1)
+_UPDATE_SIG = (_F1, _I1, _F1, types.int64, types.float64, _F1)
+
+
 class LinearAgent(Agent):
     """Shared machinery of the linear agents: a lean per-step path.
 
-    The per-step ``act`` / ``update`` skip the generic conversions when the context already is a
-    contiguous float64 array of the right shape; its finiteness is then checked inside the same
-    compiled call as the kernel (``_checked_select`` / ``_checked_update``: they return -1 / False
-    for a non-finite context, which is then reported by the full validation). Anything else takes
-    the full validation of :class:`~idnbandit.agents.base.Agent`. Agents without checked variants
-    check finiteness with one small compiled call before the kernel. Both paths run the same kernels,
-    so results are identical.
+    Agents that define packed step kernels (``_step_select(fbuf, ibuf, x, u)`` and
+    ``_step_update(fbuf, ibuf, x, a, r, rewards)``) keep their state in two buffers
+    (:func:`~idnbandit.agents.base.pack_state`; ``_state`` holds views into them, so the fused path's
+    tuple kernels and the step path share memory). A step then costs one compiled call that converts
+    four arrays, whatever the size of the state. The step kernels validate inside the same call
+    (shape and finiteness of ``x``; for ``update`` also the action's range and a non-infinite reward)
+    and return -1 / False without touching the state when something is wrong; argument types other
+    than the compiled signature raise ``TypeError`` (compilation is disabled after the first
+    compile). Either way the full validation of :class:`~idnbandit.agents.base.Agent` then runs and
+    raises the typed error, or converts the input and calls the tuple kernel. Both paths run the same
+    kernel code, so results are identical.
+
+    Agents without step kernels take a lighter variant: the context is checked in Python and for
+    finiteness by one small compiled call.
     """
 
-    _checked_select = None  # njit (state, x, u) -> select(...) or -1 if x is not finite
-    _checked_update = None  # njit (state, x, a, r, rewards) -> True, or False if x is not finite
+    _step_select = None  # njit (fbuf, ibuf, x, u) -> action, or -1 if x needs full validation
+    _step_update = None  # njit (fbuf, ibuf, x, a, r, rewards) -> True, or False (nothing done)
 
     def reset(self) -> Agent:
         self._shape = (self.n_features,)
         self._no_rewards = np.full(self.n_actions, np.nan)
-        return super().reset()
+        super().reset()
+        self._pack()
+        return self
+
+    def _pack(self) -> None:
+        """Move ``_state`` into packed buffers (agents with step kernels) and cache per-step constants."""
+        self._n_u = self.n_uniforms
+        self._fbuf = self._ibuf = None
+        if self._step_select is not None and self._step_update is not None:
+            self._fbuf, self._ibuf, self._state = pack_state(self._state, (self.n_features, self.n_actions))
+            prepare_step_kernels(self._step_select, self._step_update)
+
+    def _set_state_arrays(self, arrays) -> None:
+        super()._set_state_arrays(arrays)
+        self._pack()
+
+    def __setstate__(self, state: dict) -> None:
+        # copy.deepcopy and pickle copy each array on its own, so ``_state`` would no longer view the
+        # buffers: repack from it (both hold the same values at copy time)
+        self.__dict__.update(state)
+        self._pack()
 
     def _is_fast(self, context) -> bool:
         return (type(context) is np.ndarray and context.dtype is _F8 and context.shape == self._shape
                 and context.flags.c_contiguous)
 
     def act(self, context) -> int:
-        n_u = self.n_uniforms
+        n_u = self._n_u
         u = self._rng.random(n_u) if n_u else _EMPTY
-        if self._is_fast(context):
-            if self._checked_select is not None:
-                a = self._checked_select(self._state, context, u)
+        fbuf = self._fbuf
+        if fbuf is not None:
+            try:
+                a = self._step_select(fbuf, self._ibuf, context, u)
                 if a >= 0:
                     return a
-            elif all_finite(context):
-                return int(self._select_kernel(self._state, context, u))
+            except TypeError:
+                pass
+        elif self._is_fast(context) and all_finite(context):
+            return int(self._select_kernel(self._state, context, u))
         x = self._check_context(context)
         return int(self._select_kernel(self._state, x, u))
 
     def update(self, context, action, reward, *, rewards=None) -> Agent:
-        if type(action) is int and 0 <= action < self.n_actions:
-            a = action
+        fbuf = self._fbuf
+        if fbuf is not None and rewards is None and type(action) is int:
+            try:
+                if self._step_update(fbuf, self._ibuf, context, action, reward, self._no_rewards):
+                    return self  # kernels never write to ``rewards``
+            except TypeError:
+                pass
+        if fbuf is None and self._is_fast(context) and all_finite(context):
+            x = context  # kernels never write to the context
         else:
-            a = self._check_action(action)
+            x = self._check_context(context)
+        a = self._check_action(action)
         if rewards is None and type(reward) in _FLOATS and (reward - reward == 0.0 or reward != reward):
-            r, rs = float(reward), self._no_rewards  # finite or NaN; kernels never write to ``rewards``
+            r, rs = float(reward), self._no_rewards
         else:
             r, rs = self._check_rewards(a, reward, rewards)
-        if self._is_fast(context):
-            if self._checked_update is not None:
-                if self._checked_update(self._state, context, a, r, rs):
-                    return self
-            elif all_finite(context):
-                self._update_kernel(self._state, context, a, r, rs)
-                return self
-        x = self._check_context(context)
         self._update_kernel(self._state, x, a, r, rs)
         return self
 
@@ -282,8 +353,8 @@ class LinUCB(LinearAgent):
 
     _select_kernel = staticmethod(linucb_select)
     _update_kernel = staticmethod(linucb_update)
-    _checked_select = staticmethod(linucb_checked_select)
-    _checked_update = staticmethod(linucb_checked_update)
+    _step_select = staticmethod(linucb_step_select)
+    _step_update = staticmethod(linucb_step_update)
 
     def __init__(self, n_actions: int, n_features: int, alpha: float = 1.0, ridge: float = 1.0,
                  refactor_every: int = 1000, seed=None):

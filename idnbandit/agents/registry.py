@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import ConfigError, UnknownNameError
 
-__all__ = ["register", "register_preset", "agent_names", "agent_class_by_name", "parse_agent_spec",
+__all__ = ["register", "register_preset", "register_factory", "agent_names", "agent_class_by_name", "parse_agent_spec",
            "make_agent", "AgentEntry"]
 
 
@@ -44,6 +44,16 @@ def register(name: str, description: str):
 def register_preset(name: str, cls: type, description: str, **params) -> None:
     """Register ``name`` as ``cls`` with ``params`` fixed (e.g. ``always-local`` = Fixed(option=0))."""
     _REGISTRY[name] = AgentEntry(name, cls, description, dict(params))
+
+
+# names built by a factory(n_actions, n_features, seed, **params) registered from a package above agents/
+# (idnbandit.ensembles registers its ens-* strategies here when imported); not listed by agent_names()
+_FACTORIES: dict[str, tuple[Any, str]] = {}
+
+
+def register_factory(name: str, factory, description: str) -> None:
+    """Make ``name`` buildable by :func:`make_agent` through ``factory`` (for non-Agent strategies)."""
+    _FACTORIES[name] = (factory, description)
 
 
 def _ensure_loaded() -> None:
@@ -117,6 +127,8 @@ def make_agent(spec: str, n_actions: int, n_features: int, seed=None, **extra):
     Unknown hyperparameters raise :class:`ConfigError` listing the accepted ones.
     """
     name, params = parse_agent_spec(spec)
+    if name in _FACTORIES and name not in _REGISTRY:
+        return _FACTORIES[name][0](n_actions, n_features, seed, **{**extra, **params})
     entry = agent_entry(name)
     merged = {**entry.params, **extra, **params}
     allowed = [p for p in entry.cls._param_names() if p not in ("n_actions", "n_features", "seed")]

@@ -50,6 +50,9 @@ def add_bench(sub) -> argparse.ArgumentParser:
                    help="local processes, or tasks on a Ray cluster (needs the ray extra)")
     p.add_argument("--address", default=None, help="Ray cluster address for ray.init (default: local Ray)")
     p.add_argument("--curve-points", type=int, default=200, help="points of each run's regret curve")
+    p.add_argument("--scope", default=None, metavar="SCOPE",
+                   help="agent scope: 'shared' (one learner at every node of the path, node identity in the "
+                        "context) or 'per-node' (one learner per decision node); default: one decision at the origin")
     p.add_argument("--plots", action="store_true", help="also write PNG plots into OUT/plots (needs matplotlib)")
     p.add_argument("--quiet", action="store_true", help="no progress and no table (errors only)")
     return p
@@ -110,7 +113,8 @@ def run_bench_command(args: argparse.Namespace) -> int:
     if args.plots:
         require("matplotlib", "plot")
     seeds = _seeds(args)
-    plan = make_plan(_scenarios(args.scenario), _agents(args), seeds, args.steps, args.curve_points)
+    plan = make_plan(_scenarios(args.scenario), _agents(args), seeds, args.steps, args.curve_points,
+                     scope=getattr(args, "scope", None))
     ResultStore(args.out).check(plan)  # refuse a foreign or unwritable folder before any work
 
     outcome = run_bench(plan, args.out, backend=args.backend, jobs=args.jobs, address=args.address,

@@ -47,6 +47,7 @@ class Cell:
     seed: int  # run seed: drives the request stream and background load
     agent_seed: int  # derived from (seed, spec)
     steps: int
+    scope: str | None = None  # agent scope of simulate(): None (origin decides), "shared" or "per-node"
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class BenchPlan:
     seeds: tuple[int, ...]
     steps: int
     curve_points: int
+    scope: str | None = None  # None: one decision at the origin; "shared" / "per-node": every node decides
 
     @property
     def cells(self) -> list[Cell]:
@@ -67,7 +69,7 @@ class BenchPlan:
             for s in self.scenarios:
                 for a in self.agents:
                     out.append(Cell(cell_id(s.name, a.label, seed), s.name, a.label, a.spec, seed,
-                                    agent_seed(seed, a.spec), self.steps))
+                                    agent_seed(seed, a.spec), self.steps, self.scope))
         return out
 
     def scenario(self, name: str) -> ScenarioEntry:
@@ -77,7 +79,7 @@ class BenchPlan:
         """The JSON-able configuration that ``config.json`` stores (no scheduling options)."""
         from .. import __version__
 
-        return {
+        ident = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "idnbandit_version": __version__,
@@ -87,6 +89,9 @@ class BenchPlan:
             "steps": self.steps,
             "curve_points": self.curve_points,
         }
+        if self.scope is not None:  # absent for the default scope, so earlier results folders still resume
+            ident["scope"] = self.scope
+        return ident
 
 
 def check_count(name: str, value, lo: int) -> int:
@@ -103,19 +108,18 @@ def _fingerprint(scenario) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _load(name_or_path: str) -> ScenarioEntry:
+def _load(name_or_path: str, scope: str | None = None) -> ScenarioEntry:
     from ..scenario import builtin_names, load_scenario
-    from ..sim import n_features, n_options
+    from ..sim.multihop import multihop_dims
 
     scenario = load_scenario(name_or_path)
     source = name_or_path if name_or_path in builtin_names() and not os.path.exists(name_or_path) \
         else os.path.abspath(name_or_path)
-    return ScenarioEntry(scenario.name, source, _fingerprint(scenario), scenario,
-                         n_options(scenario), n_features(scenario))
+    return ScenarioEntry(scenario.name, source, _fingerprint(scenario), scenario, *multihop_dims(scenario, scope))
 
 
 def make_plan(scenarios: Sequence[str], agents: Sequence[AgentSpec], seeds: Sequence[int], steps: int,
-              curve_points: int = 200) -> BenchPlan:
+              curve_points: int = 200, scope: str | None = None) -> BenchPlan:
     """Load and check everything a run needs; no file is written.
 
     Parameters
@@ -130,6 +134,9 @@ def make_plan(scenarios: Sequence[str], agents: Sequence[AgentSpec], seeds: Sequ
         Requests per cell (>= 1).
     curve_points
         Points of each cell's regret curves (>= 2).
+    scope
+        Agent scope passed to :func:`~idnbandit.sim.simulate`: None (default, one decision at the
+        origin), ``"shared"`` or ``"per-node"`` (every node on the path decides).
 
     Raises
     ------
@@ -139,6 +146,10 @@ def make_plan(scenarios: Sequence[str], agents: Sequence[AgentSpec], seeds: Sequ
     from ..agents.registry import make_agent
 
     steps = check_count("steps", steps, 1)
+    if scope is not None:
+        from ..sim.multihop import check_scope
+
+        scope = check_scope(scope)
     curve_points = check_count("curve_points", curve_points, 2)
     if not scenarios:
         raise ConfigError("--scenario: give at least one scenario name or .toml path")
@@ -155,7 +166,7 @@ def make_plan(scenarios: Sequence[str], agents: Sequence[AgentSpec], seeds: Sequ
         raise ConfigError(f"agents: {dup!r} is listed twice; give each agent a distinct label")
     entries: list[ScenarioEntry] = []
     for name in scenarios:
-        e = _load(name)
+        e = _load(name, scope)
         if any(x.name == e.name for x in entries):
             raise ConfigError(f"--scenario: two scenarios are named {e.name!r}; scenario names must be distinct")
         entries.append(e)
@@ -165,4 +176,4 @@ def make_plan(scenarios: Sequence[str], agents: Sequence[AgentSpec], seeds: Sequ
                 make_agent(a.spec, e.n_options, e.n_features, seed=0)
             except ConfigError as exc:
                 raise ConfigError(f"agent {a.label!r} on scenario {e.name!r}: {exc}") from None
-    return BenchPlan(tuple(entries), tuple(agents), seeds, steps, curve_points)
+    return BenchPlan(tuple(entries), tuple(agents), seeds, steps, curve_points, scope)

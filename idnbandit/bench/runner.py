@@ -61,12 +61,13 @@ def run_cell(cell: Cell, scenario, fingerprint: str, curve_points: int,
         Called with the number of requests done after each chunk.
     """
     from ..agents.registry import make_agent
-    from ..sim import n_features, n_options, simulate
+    from ..sim import simulate
+    from ..sim.multihop import multihop_dims
 
-    agent = make_agent(cell.spec, n_options(scenario), n_features(scenario), seed=cell.agent_seed)
+    agent = make_agent(cell.spec, *multihop_dims(scenario, cell.scope), seed=cell.agent_seed)
     trace = _trace_of(scenario, (cell.scenario, fingerprint))
     result = simulate(scenario, agent, cell.steps, seed=cell.seed, trace=trace, progress=progress,
-                      curve_points=curve_points)
+                      curve_points=curve_points, **({} if cell.scope is None else {"scope": cell.scope}))
     return make_record(cell, result)
 
 

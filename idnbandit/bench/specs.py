@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import ensembles as _ensembles  # noqa: F401  registers the ens-* strategy names for make_agent
 from ..agents.registry import parse_agent_spec
 from ..errors import ConfigError
 

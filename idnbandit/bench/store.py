@@ -77,7 +77,8 @@ def _comparable(identity: dict) -> dict:
 
 
 def _difference(old: dict, new: dict) -> str:
-    for key in ("format_version", "idnbandit_version", "scenarios", "agents", "seeds", "steps", "curve_points"):
+    for key in ("format_version", "idnbandit_version", "scenarios", "agents", "seeds", "steps", "curve_points",
+                "scope"):
         if old.get(key) != new.get(key):
             if key == "scenarios":
                 a = [s.get("name") for s in old.get(key, [])]

@@ -7,6 +7,10 @@ simulator) are only imported when an environment is made:
 * ``idnbandit/Cascade-v0`` -- :class:`~idnbandit.envs.cascade.CascadeEnv`, serve here or forward, hop by hop;
 * ``idnbandit/Ensemble-v0`` -- :class:`~idnbandit.envs.ensemble.EnsembleEnv`, query models one by one, then stop.
 
+The multi-agent environment (every decision node an agent, PettingZoo AEC API) is
+:class:`idnbandit.envs.multiagent.MultiAgentIDNEnv`; it needs ``pip install 'idnbandit[multiagent]'``
+and is only imported on demand.
+
 >>> import gymnasium, idnbandit
 >>> env = gymnasium.make("idnbandit/Offload-v0", scenario="hi-two-tier", feedback="label_on_forward")
 """
@@ -15,7 +19,7 @@ from __future__ import annotations
 
 from gymnasium.envs.registration import register, registry
 
-__all__ = ["ENV_IDS", "register_envs"]
+__all__ = ["ENV_IDS", "VECTOR_ENTRY_POINTS", "register_envs"]
 
 ENV_IDS = {
     "idnbandit/Offload-v0": "idnbandit.envs.offload:OffloadEnv",
@@ -24,11 +28,15 @@ ENV_IDS = {
 }
 
 
+#: ids with a native vector env (``gymnasium.make_vec(..., vectorization_mode="vector_entry_point")``)
+VECTOR_ENTRY_POINTS = {"idnbandit/Offload-v0": "idnbandit.envs.vector:OffloadVectorEnv"}
+
+
 def register_envs() -> None:
     """Register the idnbandit environment ids with Gymnasium (idempotent)."""
     for env_id, entry_point in ENV_IDS.items():
         if env_id not in registry:
-            register(id=env_id, entry_point=entry_point)
+            register(id=env_id, entry_point=entry_point, vector_entry_point=VECTOR_ENTRY_POINTS.get(env_id))
 
 
 register_envs()

@@ -9,7 +9,8 @@ import numpy as np
 from ..errors import ConfigError
 from ..scenario.model import FeedbackMode, FeedbackSpec, Scenario
 
-__all__ = ["MAX_BACKLOG_S", "build_scenario", "check_episode_length", "check_action", "engine_seed", "feedback_info"]
+__all__ = ["MAX_BACKLOG_S", "build_scenario", "check_episode_length", "check_action", "engine_seed", "feedback_info",
+           "LazyInfo"]
 
 MAX_BACKLOG_S = 10.0  # load features (queue backlogs, seconds) are clipped to this in observations
 
@@ -73,3 +74,58 @@ def feedback_info(reward: float, rewards: np.ndarray) -> dict:
     mask = ~np.isnan(rewards)
     return {"feedback_reward": None if np.isnan(reward) else float(reward), "feedback_mask": mask,
             "feedback_rewards": np.where(mask, rewards, 0.0)}
+
+
+class LazyInfo(dict):
+    """A ``dict`` whose entries are built on first use: ``make(*args)`` returns them.
+
+    Steps return these so that a caller who never reads ``info`` does not pay for it; every dict
+    operation (indexing, ``in``, iteration, ``len``, ``items``, ``==``, ``copy``, ``dict(info)``,
+    ``{**info}``, assignment, pickling as a plain dict) fills it first, so it behaves as the plain
+    dict it stands for. Only C code that reads dict storage directly (``json.dumps``) sees it
+    empty: pass ``dict(info)`` there.
+    """
+
+    __slots__ = ("_make",)
+
+    def __init__(self, make, *args):
+        self._make = (make, args)
+
+    def _fill(self) -> LazyInfo:
+        m = self._make
+        if m is not None:
+            self._make = None
+            dict.update(self, m[0](*m[1]))
+        return self
+
+    def __eq__(self, other):
+        if isinstance(other, LazyInfo):
+            other._fill()
+        return dict.__eq__(self._fill(), other)
+
+    def __ne__(self, other):
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    __hash__ = None
+
+    def __reduce__(self):
+        return dict, (dict.copy(self._fill()),)
+
+
+def _filled(name: str):
+    base = getattr(dict, name)
+
+    def method(self, *args, **kwargs):
+        return base(self._fill(), *args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = base.__doc__
+    return method
+
+
+for _name in ("__getitem__", "__contains__", "__iter__", "__len__", "__repr__", "__reversed__", "__or__", "__ror__",
+              "__ior__", "__setitem__", "__delitem__", "get", "keys", "values", "items", "copy", "pop", "popitem",
+              "setdefault", "update", "clear"):
+    setattr(LazyInfo, _name, _filled(_name))
+del _name

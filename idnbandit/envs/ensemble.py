@@ -8,46 +8,50 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from ..ensembles import confidence_vote, majority_vote, make_aggregator
 from ..errors import ConfigError
-from ..sim.compiled import OPT_COL
+from ..sim.compiled import FEEDBACK_CODES, OPT_COL, OPT_LOCAL
 from ..sim.engine import Engine
+from ..sim.ensemble_run import label_seen, trace_columns
 from ._common import build_scenario, check_action, check_episode_length, engine_seed
 
 __all__ = ["EnsembleEnv", "AGGREGATIONS", "INVALID_PENALTY", "aggregate"]
 
-AGGREGATIONS = ("majority", "confidence")
+#: "majority" and "confidence" vote over (predicted class, top probability); the others are the
+#: probability aggregators of :mod:`idnbandit.ensembles` (learned ones learn from each answered request)
+AGGREGATIONS = ("majority", "confidence", "sum-prob", "log-linear", "hedge", "stacking", "bagging", "boosting")
 INVALID_PENALTY = 0.01  # reward of querying an already-queried model (a no-op)
 
 
 def aggregate(preds: np.ndarray, confs: np.ndarray, how: str) -> tuple[int, float]:
-    """Answer of an ensemble and its support share.
+    """Answer of an ensemble from predicted classes and top probabilities, and its support share.
 
     Parameters
     ----------
     preds, confs
-        Predicted class and top probability of each queried model (answers of timed-out queries
-        have pred -1 and are ignored).
+        Predicted class and top probability of each queried model, in query order (answers of
+        timed-out queries have pred -1 and are ignored).
     how
-        ``"majority"``: most votes, ties to the larger summed confidence, then the earliest query;
-        ``"confidence"``: the class with the largest summed top probability (confidence-weighted vote).
+        ``"majority"``: :func:`idnbandit.ensembles.majority_vote` (most votes; ties to the larger
+        summed confidence, then the class voted first); ``"confidence"``:
+        :func:`idnbandit.ensembles.confidence_vote` (the largest summed top probability).
 
     Returns
     -------
     answer, share
         The class (-1 if no valid answer) and its share of the votes (or of the summed confidence).
+
+    Raises
+    ------
+    ConfigError
+        If ``how`` is not ``"majority"`` or ``"confidence"``.
     """
-    valid = preds >= 0
-    if not valid.any():
-        return -1, 0.0
-    p, w = preds[valid], confs[valid]
-    classes = list(dict.fromkeys(p.tolist()))  # first-seen order for deterministic ties
-    votes = np.array([np.sum(p == c) for c in classes], dtype=np.float64)
-    mass = np.array([w[p == c].sum() for c in classes])
     if how == "majority":
-        best = max(range(len(classes)), key=lambda i: (votes[i], mass[i], -i))
-        return int(classes[best]), float(votes[best] / votes.sum())
-    best = max(range(len(classes)), key=lambda i: (mass[i], -i))
-    return int(classes[best]), float(mass[best] / max(mass.sum(), 1e-12))
+        return majority_vote(preds, confs)
+    if how == "confidence":
+        return confidence_vote(preds, confs)
+    raise ConfigError(f"how: {how!r} is not allowed; use 'majority' or 'confidence' (probability aggregators "
+                      f"need full probability vectors: idnbandit.ensembles.make_aggregator)")
 
 
 class EnsembleEnv(gym.Env):
@@ -58,7 +62,8 @@ class EnsembleEnv(gym.Env):
     For each request, the M models on its path (the origin's options, local first) can be
     queried one after the other; each query costs its option's latency and cost (its outcome in
     the simulator from the current queues). When the agent stops, the answer is the aggregate of
-    the answers so far (``aggregation``: majority vote or confidence-weighted vote) and it earns
+    the answers so far (``aggregation``: majority vote, confidence-weighted vote, or one of the
+    probability aggregators of :mod:`idnbandit.ensembles`) and it earns
     ``w_acc`` if that answer is right and the summed latency of the queries meets the scenario's
     deadline. Queries run sequentially, so their latencies add up. The simulator serves a request
     once: the queues are updated with the **last** queried option when the agent stops (earlier
@@ -101,11 +106,17 @@ class EnsembleEnv(gym.Env):
     episode_length : int
         Requests per episode (default 200).
     aggregation : str
-        ``"majority"`` (default) or ``"confidence"``.
+        ``"majority"`` (default), ``"confidence"``, or an :mod:`idnbandit.ensembles` aggregator over
+        the queried models' probability vectors: ``"sum-prob"``, ``"log-linear"``, ``"hedge"``,
+        ``"stacking"``, ``"bagging"``, ``"boosting"``. Learned aggregators start fresh at each
+        ``reset`` and learn from every answered request whose label the scenario's feedback mode
+        reveals (as in :func:`idnbandit.sim.simulate`); ``"bagging"`` is seeded from the env's
+        generator.
 
     Version History
     ---------------
-    * v0: initial version.
+    * v0: initial version; the probability aggregators of :mod:`idnbandit.ensembles` were added
+      later (same observations, rewards and trajectories for ``"majority"`` and ``"confidence"``).
     """
 
     metadata = {"render_modes": []}
@@ -122,6 +133,8 @@ class EnsembleEnv(gym.Env):
         self.scenario = build_scenario(scenario)
         self.engine = Engine(self.scenario)
         self.n_models = m = self.engine.n_options
+        self._cols = trace_columns(self.scenario, self.engine.trace)
+        self._agg = None
         self.action_space = spaces.Discrete(m + 1)
         self.observation_space = spaces.Box(0.0, 1.0, (3 * m + 2,), dtype=np.float32)
         self._started = False
@@ -136,9 +149,25 @@ class EnsembleEnv(gym.Env):
         self._cost = 0.0
         self._steps = 0
 
+    def _answers(self) -> tuple[list[int], np.ndarray]:
+        """Queried models that answered (query order) and their (q, C) probability vectors."""
+        eng = self.engine
+        members = [j for j in self._queried if self._preds[j] >= 0]
+        probs = eng.trace.probs[self._cols[eng.origin, members], eng.sample] if members else None
+        return members, probs
+
+    def _vote(self) -> tuple[int, float]:
+        if self._agg is None:
+            return aggregate(self._preds[self._queried], self._confs[self._queried], self.aggregation)
+        members, probs = self._answers()
+        if not members:
+            return -1, 0.0
+        v = self._agg.combine(members, probs)
+        return v.answer, v.support
+
     def _obs(self) -> np.ndarray:
         m = self.n_models
-        ans, share = aggregate(self._preds[self._queried], self._confs[self._queried], self.aggregation)
+        ans, share = self._vote()
         q = np.zeros(m)
         q[self._queried] = 1.0
         agree = (self._preds == ans) & (q > 0) & (ans >= 0)
@@ -148,6 +177,9 @@ class EnsembleEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         self.engine.reset(engine_seed(self.np_random))
+        if self.aggregation not in ("majority", "confidence"):
+            agg_seed = engine_seed(self.np_random) if self.aggregation == "bagging" else None
+            self._agg = make_aggregator(self.aggregation, self.n_models, self.engine.trace.n_classes, seed=agg_seed)
         self._t = 0
         self._started = True
         self._new_request()
@@ -176,9 +208,15 @@ class EnsembleEnv(gym.Env):
         done = a == self.n_models or len(self._queried) == self.n_models or self._steps >= 2 * (self.n_models + 1)
         if not done:
             return self._obs(), float(reward), False, False, info
-        ans, _ = aggregate(self._preds[self._queried], self._confs[self._queried], self.aggregation)
+        ans, _ = self._vote()
         label = int(eng.trace.labels[eng.sample])
         correct = ans >= 0 and ans == label and self._latency <= c.deadline_s
+        if self._agg is not None and self._agg.learns:
+            members, probs = self._answers()
+            answered = [(j, int(self._preds[j]), bool(c.opt_i[eng.origin, j, OPT_LOCAL] == 1)) for j in members]
+            seen = label_seen(FEEDBACK_CODES[self.scenario.feedback.mode], label, bool(correct), answered)
+            if seen is not None and members:
+                self._agg.update(members, probs, seen)
         reward += c.w_acc * float(correct)
         if self._queried:
             eng.apply(self._queried[-1])

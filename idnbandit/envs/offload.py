@@ -8,15 +8,18 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from ..sim.engine import Engine
+from ..sim.engine import Engine, outcome_from_row
+from ..sim.kernels import N_OUT, OUT_REWARD
 from ._common import (
     MAX_BACKLOG_S,
+    LazyInfo,
     build_scenario,
     check_action,
     check_episode_length,
     engine_seed,
     feedback_info,
 )
+from ._kernels import REC_FR, REC_OUT, offload_step, record_size, write_obs
 
 __all__ = ["OffloadEnv", "observation_bounds"]
 
@@ -77,7 +80,9 @@ class OffloadEnv(gym.Env):
     ((K,) float64, observed rewards, 0.0 where the mask is False -- no NaN, so that Gymnasium's
     determinism checks can compare infos), ``counterfactual_rewards``
     ((K,) true reward of every option, for regret accounting only), ``origin`` and ``sample``
-    (of the request that was served), ``request`` (index in the episode).
+    (of the request that was served), ``request`` (index in the episode). ``info`` is built lazily,
+    on first use (:class:`~idnbandit.envs._common.LazyInfo`, a ``dict`` subclass), so steps whose
+    ``info`` is never read do not pay for it.
 
     Starting State
     --------------
@@ -123,31 +128,47 @@ class OffloadEnv(gym.Env):
         self.observation_space = spaces.Box(low, high, dtype=np.float32)
         self._t = 0
         self._started = False
-
-    def _obs(self, x: np.ndarray) -> np.ndarray:
-        return np.clip(x.astype(np.float32), self._low, self._high)
+        self._ob = np.stack([np.zeros_like(low), low, high])  # observation buffer and its bounds, for the kernel
+        self._obs = self._ob[0]
+        self._rec = np.zeros(record_size(self.n_options))
+        self._reward_at = REC_OUT + OUT_REWARD
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        self.engine.reset(engine_seed(self.np_random))
+        eng = self.engine
+        eng.reset(engine_seed(self.np_random))
         self._t = 0
         self._started = True
-        x = self.engine.next_request()
-        return self._obs(x), {}
+        self._refill()
+        return self._obs.copy(), {}
+
+    def _refill(self) -> None:
+        """Python side of a step: next request after a refill, its observation, the kernel's arguments."""
+        eng = self.engine
+        eng.advance()
+        write_obs(eng._sc.x, self._low, self._high, self._obs)
+        self._kargs = (*eng.packs, self._ob, self._rec)
 
     def step(self, action):
+        # hot path: one fused kernel call (serve, record, next request, observation), a lazy info dict
         if not self._started:
             from ..errors import ConfigError
 
             raise ConfigError("step: call reset() before step()")
-        a = check_action(action, self.n_options)
-        eng = self.engine
-        o, s = eng.origin, eng.sample
-        cf = eng.counterfactual_rewards()
-        out, fr, frs = eng.apply(a)
+        if (type(action) is not int and type(action) is not np.int64) or not 0 <= action < self.n_options:
+            action = check_action(action, self.n_options)
+        r = offload_step(*self._kargs, action)
+        if r != r:  # NaN: the request block or a background window ran out
+            self._refill()
+            r = float(self._rec[self._reward_at])
         self._t += 1
-        info = {"outcome": out._asdict(), **feedback_info(fr, frs), "counterfactual_rewards": cf, "origin": o,
-                "sample": s, "request": self._t - 1}
-        truncated = self._t >= self.episode_length
-        x = eng.next_request()
-        return self._obs(x), float(out.reward), False, truncated, info
+        return (self._obs.copy(), r, False, self._t >= self.episode_length,
+                LazyInfo(self._info, self._rec.copy(), int(action), self._t - 1))
+
+    def _info(self, rec: np.ndarray, action: int, request: int) -> dict:
+        k = self.n_options
+        b = REC_OUT + N_OUT
+        out = outcome_from_row(self.scenario, action, rec[REC_OUT:b])
+        return {"outcome": out._asdict(), **feedback_info(float(rec[REC_FR]), rec[b:b + k]),
+                "counterfactual_rewards": rec[b + k:b + 2 * k], "origin": int(rec[b + 2 * k]),
+                "sample": int(rec[b + 2 * k + 1]), "request": request}

@@ -7,6 +7,7 @@ at a time, for the Gymnasium environments), :func:`compile_scenario` and the con
 
 from .compiled import Compiled, compile_scenario, context_names, n_features, n_options
 from .engine import Engine, Outcome
+from .multihop import SCOPES, MultiHopLayout, multihop_layout
 from .result import RunResult
 from .run import simulate
 from .workload import RequestStream
@@ -14,11 +15,14 @@ from .workload import RequestStream
 __all__ = [
     "Compiled",
     "Engine",
+    "MultiHopLayout",
     "Outcome",
     "RequestStream",
     "RunResult",
+    "SCOPES",
     "compile_scenario",
     "context_names",
+    "multihop_layout",
     "n_features",
     "n_options",
     "simulate",

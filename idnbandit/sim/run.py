@@ -178,7 +178,8 @@ def _ring_capacity(c, stream) -> int:
 
 
 def simulate(scenario, agent, steps: int, seed: int | None = None, *, trace=None,
-             progress: Callable[[int], None] | None = None, curve_points: int = 200) -> RunResult:
+             progress: Callable[[int], None] | None = None, curve_points: int = 200,
+             scope: str | None = None) -> RunResult:
     """Run ``agent`` on ``steps`` requests of ``scenario``; return true-outcome metrics.
 
     Parameters
@@ -199,6 +200,10 @@ def simulate(scenario, agent, steps: int, seed: int | None = None, *, trace=None
         Called with the number of requests done after each chunk.
     curve_points
         Number of points of the regret curves.
+    scope
+        None (default): one decision per request at its origin over all its options.
+        ``"shared"`` / ``"per-node"``: multi-hop delivery, every node on the path decides with one
+        shared learner or one learner per node (see :mod:`idnbandit.sim.multihop`).
 
     Returns
     -------
@@ -219,6 +224,16 @@ def simulate(scenario, agent, steps: int, seed: int | None = None, *, trace=None
     if progress is not None and not callable(progress):
         raise ConfigError("progress: must be a callable(done_requests) or None")
     steps = int(steps)
+    if scope is not None:  # every node decides (idnbandit.sim.multihop)
+        from .multihop import simulate_multihop
+
+        return simulate_multihop(scenario, agent, steps, seed, scope=scope, trace=trace, progress=progress,
+                                 curve_points=int(curve_points))
+    if getattr(agent, "is_ensemble_strategy", False):  # several options per request (idnbandit.ensembles)
+        from .ensemble_run import simulate_ensemble
+
+        return simulate_ensemble(scenario, agent, steps, seed, trace=trace, progress=progress,
+                                 curve_points=int(curve_points))
     scenario, trace, c = resolve_inputs(scenario, trace)
     seed = check_seed(seed, scenario.seed)
     k = c.n_options

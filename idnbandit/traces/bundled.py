@@ -24,7 +24,7 @@ def builtin_trace_names() -> list[str]:
     Examples
     --------
     >>> builtin_trace_names()
-    ['digits', 'segment']
+    ['digits', 'ensemble-hetero', 'segment']
     """
     if not DATA_DIR.is_dir():
         return []

@@ -23,6 +23,10 @@ AGENT_OVERRIDES: dict[str, dict] = {
     "sw-linucb": {"params": {"window": 16}},
     "exp4": {"params": {"n_experts": 11}},
     "river-linucb": {"saveable": False},
+    # torch agents: tiny networks, and training inside the 40-step streams (so checkpoints hold optimiser state)
+    "dqn": {"params": {"hidden": (8,), "batch_size": 8, "learning_starts": 5, "target_update": 5}},
+    "neural-ucb": {"params": {"hidden": (8,), "train_steps": 3, "batch_size": 8, "dense_rounds": 10}},
+    "neural-ts": {"params": {"hidden": (8,), "train_steps": 3, "batch_size": 8, "dense_rounds": 10}},
 }
 
 
@@ -39,6 +43,11 @@ def agent_config(name: str) -> tuple[int, int, dict]:
 def build_agent(name: str, seed=0):
     """Build the registered agent ``name`` with its test configuration."""
     k, d, params = agent_config(name)
+    extra = getattr(agent_entry(name).cls, "requires", None)  # e.g. "torch": skip when it is missing
+    if extra:
+        mod = pytest.importorskip(extra)
+        if extra == "torch":
+            mod.set_num_threads(1)  # tiny test networks: intra-op threads only add overhead (and contention)
     return make_agent(name, k, d, seed=seed, **params)
 
 

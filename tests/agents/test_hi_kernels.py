@@ -65,12 +65,18 @@ class ThresholdRef(_Common):
         self.kind, self.cap, self.eta, self.eps, self.c = kind, cap, eta, eps, scale
         self.bps, self.L, self.t = [0.0, 1.0], [0.0], 0
 
+    def log_inv_gap(self, n):
+        """ln(1/shortest interval of the partition), at least ln(n+1) (the papers' ln(1/λ_min), anytime)."""
+        gap = min(b - a for a, b in zip(self.bps, self.bps[1:]))
+        return max(math.log(n + 1), -math.log(gap))
+
     def sched(self, n, t):
         if self.kind == 0:
-            return (self.eta if self.eta is not None else math.sqrt(8 * math.log(n + 1) / t)), 0.0
+            return (self.eta if self.eta is not None else math.sqrt(8 * self.log_inv_gap(n) / t)), 0.0
         if self.kind == 1:
-            eps = self.eps if self.eps is not None else min(1.0, self.c * (math.log(n + 1) / t) ** (1 / 3))
-            return (self.eta if self.eta is not None else math.sqrt(eps * math.log(n + 1) / t)), eps
+            lg = self.log_inv_gap(n)
+            eps = self.eps if self.eps is not None else min(1.0, self.c * (lg / t) ** (1 / 3))
+            return (self.eta if self.eta is not None else math.sqrt(eps * lg / t)), eps
         eps = self.eps if self.eps is not None else min(1.0, self.c * (n / t) ** (1 / 3))
         return (self.eta if self.eta is not None else math.sqrt(n * eps / t)), eps
 

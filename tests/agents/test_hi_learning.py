@@ -150,6 +150,11 @@ def test_average_loss_close_to_best_threshold(cls, mode, n, gap_max, slope_max):
     assert gap <= gap_max
     if slope_max is not None:
         assert slope <= slope_max
+    if cls is HILF:  # the verified bound itself [V:S1]: regret <= √(n ln(1/λ_min)/2), papers' loss units
+        u = np.unique(make_stream(n, 1)[0])
+        bound = np.sqrt(n * np.log(1.0 / np.diff(u).min()) / 2.0)
+        print(f"HILF regret {reg:.1f} vs the published bound {bound:.1f}")
+        assert reg <= bound
 
 
 @pytest.mark.parametrize("cls", [HILF, HILN, HedgeHI, HedgeHIRestart, HILCB, EXP4])

@@ -16,7 +16,7 @@ LADDERS = {
 
 
 def test_names():
-    assert builtin_trace_names() == ["digits", "segment"]
+    assert builtin_trace_names() == ["digits", "ensemble-hetero", "segment"]
 
 
 @pytest.mark.parametrize("name", sorted(LADDERS))

@@ -1,0 +1,142 @@
+"""What the torch agents share: lazy import, device check, seeded MLPs, state as plain arrays.
+
+torch is imported only when a torch agent is built (``idnbandit.errors.require``). Checkpoints stay in
+the base class's ``.npz`` + JSON format: every tensor (network parameters, optimiser moments, the
+generator state) is stored as a numpy array and read back with ``np.load(allow_pickle=False)``, so
+loading a checkpoint never unpickles anything — stricter than ``torch.load(weights_only=True)``
+and needing no safetensors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConfigError, require
+
+__all__ = ["import_torch", "check_device", "check_hidden", "make_mlp", "module_arrays", "load_module_arrays",
+           "adam_arrays", "load_adam_arrays", "TorchAgentMixin"]
+
+
+def import_torch():
+    """The torch module, or :class:`~idnbandit.errors.DependencyNotInstalled` naming the ``torch`` extra."""
+    return require("torch", "torch")
+
+
+def check_device(device) -> None:
+    """Raise ConfigError naming ``device`` unless torch accepts it and it is available here."""
+    torch = import_torch()
+    try:
+        dev = torch.device(device)
+        torch.zeros(1, device=dev)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ConfigError(f"device: {device!r} is not usable here ({exc}); use 'cpu' or an available "
+                          "accelerator such as 'cuda:0'") from None
+
+
+def check_hidden(hidden) -> tuple[int, ...]:
+    """``hidden`` as a tuple of layer widths (each an integer >= 1; may be empty)."""
+    try:
+        h = tuple(hidden)
+    except TypeError:
+        raise ConfigError(f"hidden: {hidden!r} is not allowed; give a list of layer widths such as (64, 64)") from None
+    if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in h):
+        raise ConfigError(f"hidden: {hidden!r} is not allowed; every layer width must be an integer >= 1")
+    return tuple(int(v) for v in h)
+
+
+def make_mlp(torch, n_in: int, hidden: tuple[int, ...], n_out: int, generator, device):
+    """``Linear → ReLU → … → Linear`` initialised from ``generator`` (never the global torch seed).
+
+    Weights and biases are drawn U(−1/√fan_in, 1/√fan_in), the distribution of torch's default
+    ``nn.Linear`` initialisation.
+    """
+    layers = []
+    sizes = (n_in, *hidden, n_out)
+    for i in range(len(sizes) - 1):
+        lin = torch.nn.utils.skip_init(torch.nn.Linear, sizes[i], sizes[i + 1])  # no global-RNG init
+        bound = 1.0 / float(np.sqrt(sizes[i]))
+        with torch.no_grad():
+            for p in (lin.weight, lin.bias):
+                p.copy_(torch.rand(p.shape, generator=generator) * (2 * bound) - bound)
+        layers.append(lin)
+        if i < len(sizes) - 2:
+            layers.append(torch.nn.ReLU())
+    return torch.nn.Sequential(*layers).to(device)
+
+
+def module_arrays(prefix: str, module) -> dict[str, np.ndarray]:
+    """Parameters and buffers of ``module`` as ``{prefix + name: float array}``."""
+    return {f"{prefix}{k}": v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}
+
+
+def load_module_arrays(prefix: str, module, arrays: dict[str, np.ndarray]) -> None:
+    """Copy ``arrays`` written by :func:`module_arrays` into ``module``; ConfigError on any mismatch."""
+    import torch
+
+    new = {}
+    for k, v in module.state_dict().items():
+        a = arrays.get(prefix + k)
+        if a is None or tuple(a.shape) != tuple(v.shape):
+            raise ConfigError(f"checkpoint array {prefix}{k}: expected shape {tuple(v.shape)}, "
+                              f"got {None if a is None else tuple(a.shape)}")
+        new[k] = torch.as_tensor(np.asarray(a), dtype=v.dtype, device=v.device)
+    module.load_state_dict(new)
+
+
+def adam_arrays(prefix: str, optimizer, params) -> dict[str, np.ndarray]:
+    """The per-parameter state of an Adam / SGD ``optimizer`` (moments, step) as arrays."""
+    out = {}
+    for i, p in enumerate(params):
+        st = optimizer.state.get(p, {})
+        for k in sorted(st):
+            v = st[k]
+            out[f"{prefix}{i}_{k}"] = v.detach().cpu().numpy().copy() if hasattr(v, "detach") else np.asarray(v)
+    return out
+
+
+def load_adam_arrays(prefix: str, optimizer, params, arrays: dict[str, np.ndarray]) -> None:
+    """Restore what :func:`adam_arrays` wrote (missing entries: that parameter had no state yet)."""
+    import torch
+
+    optimizer.state.clear()
+    for i, p in enumerate(params):
+        keys = [k for k in arrays if k.startswith(f"{prefix}{i}_")]
+        if not keys:
+            continue
+        st = {}
+        for k in keys:
+            name = k[len(f"{prefix}{i}_"):]
+            a = np.asarray(arrays[k])
+            if name != "step" and tuple(a.shape) != tuple(p.shape):
+                raise ConfigError(f"checkpoint array {k}: expected shape {tuple(p.shape)}, got {tuple(a.shape)}")
+            st[name] = torch.as_tensor(a, dtype=torch.float32 if name == "step" else p.dtype,
+                                       device="cpu" if name == "step" else p.device)
+        optimizer.state[p] = st
+
+
+class TorchAgentMixin:
+    """Save / load of torch agents through the base class's ``.npz`` checkpoint (no pickle).
+
+    Subclasses implement ``_torch_state() -> dict[str, np.ndarray]`` and
+    ``_load_torch_state(arrays)`` (raising ConfigError on a mismatch).
+    """
+
+    def _state_arrays(self) -> dict[str, np.ndarray]:
+        return self._torch_state()
+
+    def _set_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        try:
+            self._load_torch_state(arrays)
+        except (KeyError, ValueError, RuntimeError, TypeError) as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError(f"checkpoint does not fit {type(self).__name__} ({type(exc).__name__}: {exc})") from None
+
+
+def array_of(arrays: dict[str, np.ndarray], name: str, shape: tuple, dtype) -> np.ndarray:
+    """``arrays[name]`` checked for ``shape`` and ``dtype`` (a copy); ConfigError naming it otherwise."""
+    a = arrays.get(name)
+    if a is None or tuple(a.shape) != tuple(shape) or a.dtype != np.dtype(dtype):
+        raise ConfigError(f"checkpoint array {name}: expected {np.dtype(dtype)}{list(shape)}, "
+                          f"got {None if a is None else f'{a.dtype}{list(a.shape)}'}")
+    return np.array(a, copy=True)

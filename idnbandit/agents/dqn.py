@@ -1,0 +1,247 @@
+"""Double DQN (torch): replay buffer, target network, ε-greedy with a linear schedule.
+
+Imported lazily: building a :class:`DQN` imports torch (``pip install 'idnbandit[torch]'``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import ConfigError
+from ._torch_util import (
+    TorchAgentMixin,
+    adam_arrays,
+    array_of,
+    check_device,
+    check_hidden,
+    import_torch,
+    load_adam_arrays,
+    load_module_arrays,
+    make_mlp,
+    module_arrays,
+)
+from .base import Agent
+from .linucb import check_integer, check_real
+from .qlearning import EpisodicAgent
+from .registry import register
+
+__all__ = ["DQN"]
+
+
+@register("dqn", "Double DQN (torch): replay buffer, target network, Huber loss, linear epsilon schedule")
+class DQN(TorchAgentMixin, EpisodicAgent):
+    """Deep Q-network with the Double-DQN target (van Hasselt, Guez, Silver 2016).
+
+    ``Q(x, ·)`` is an MLP with ``n_actions`` outputs. Every ``update`` stores transitions in a replay
+    buffer of ``buffer_size``; after ``learning_starts`` updates, every ``train_freq`` updates one
+    Adam step is taken on a batch drawn uniformly (from the agent's numpy generator) with the Huber
+    loss on ``y = r + γ (1 − done) Q(x', argmax_b Q(x', b; θ); θ⁻)`` (the online net selects, the
+    target net evaluates; ``double=False`` gives vanilla ``max_b Q(x', b; θ⁻)``). The target net is
+    copied from the online net every ``target_update`` gradient steps. Exploration: ε falls linearly
+    from ``epsilon_start`` to ``epsilon_end`` over ``exploration_steps`` decisions.
+
+    ``update(x, a, r, *, rewards=None, next_context=None, done=True)`` (see
+    :mod:`idnbandit.agents.qlearning`): ``done=False`` stores ``(x, a, r, x', 0)``; ``done=True`` stores
+    one terminal transition per observed option (with full feedback, every option). DQN has no numba
+    kernels: ``simulate()`` runs it on its Python loop, one-step episodes.
+
+    Seeding: the networks are initialised from a ``torch.Generator`` seeded from the agent's seed,
+    exploration and batches come from the agent's numpy generator; the global torch seed is never
+    touched, so the same seed gives the same actions (on CPU).
+
+    Parameters
+    ----------
+    n_actions, n_features
+        Number of actions and context length.
+    hidden
+        Hidden layer widths.
+    lr
+        Adam learning rate (> 0).
+    gamma
+        Discount γ in [0, 1].
+    batch_size, buffer_size
+        Batch size (>= 1) and replay capacity (>= 1).
+    learning_starts
+        Updates before the first gradient step (>= 0).
+    train_freq
+        Updates between gradient steps (>= 1).
+    target_update
+        Gradient steps between target-network copies (>= 1).
+    epsilon_start, epsilon_end, exploration_steps
+        Linear ε schedule over that many decisions (``exploration_steps >= 1``).
+    max_grad_norm
+        Gradient-norm clip (> 0).
+    double
+        Double-DQN target (True) or vanilla (False).
+    device
+        torch device (``"cpu"`` default).
+    seed
+        Seed of the agent's generators.
+
+    References
+    ----------
+    V. Mnih et al., "Human-level control through deep reinforcement learning", Nature 518, 2015.
+    H. van Hasselt, A. Guez, D. Silver, "Deep Reinforcement Learning with Double Q-learning", AAAI 2016
+    (arXiv:1509.06461).
+    """
+
+    requires = "torch"  # the optional dependency (the shared tests skip the agent without it)
+
+    def __init__(self, n_actions: int, n_features: int, hidden=(64, 64), lr: float = 1e-3, gamma: float = 0.99,
+                 batch_size: int = 64, buffer_size: int = 10000, learning_starts: int = 100, train_freq: int = 1,
+                 target_update: int = 250, epsilon_start: float = 1.0, epsilon_end: float = 0.05,
+                 exploration_steps: int = 2000, max_grad_norm: float = 10.0, double: bool = True,
+                 device: str = "cpu", seed=None):
+        self.hidden = check_hidden(hidden)
+        self.lr = lr
+        self.gamma = gamma
+        self.batch_size = batch_size
+        self.buffer_size = buffer_size
+        self.learning_starts = learning_starts
+        self.train_freq = train_freq
+        self.target_update = target_update
+        self.epsilon_start = epsilon_start
+        self.epsilon_end = epsilon_end
+        self.exploration_steps = exploration_steps
+        self.max_grad_norm = max_grad_norm
+        self.double = double
+        self.device = device
+        super().__init__(n_actions, n_features, seed)
+
+    def _check_params(self) -> None:
+        check_real("lr", self.lr, lo=0.0, lo_open=True)
+        check_real("gamma", self.gamma, lo=0.0, hi=1.0)
+        check_integer("batch_size", self.batch_size, 1)
+        check_integer("buffer_size", self.buffer_size, 1)
+        check_integer("learning_starts", self.learning_starts, 0)
+        check_integer("train_freq", self.train_freq, 1)
+        check_integer("target_update", self.target_update, 1)
+        check_real("epsilon_start", self.epsilon_start, lo=0.0, hi=1.0)
+        check_real("epsilon_end", self.epsilon_end, lo=0.0, hi=1.0)
+        check_integer("exploration_steps", self.exploration_steps, 1)
+        check_real("max_grad_norm", self.max_grad_norm, lo=0.0, lo_open=True)
+        if not isinstance(self.double, (bool, np.bool_)):
+            raise ConfigError(f"double: {self.double!r} is not allowed; use True or False")
+        check_device(self.device)  # imports torch: DependencyNotInstalled names the extra
+
+    def _init_state(self) -> tuple:
+        torch = import_torch()
+        self._torch = torch
+        self._dev = torch.device(self.device)
+        gen = torch.Generator().manual_seed(int(self._rng.integers(2**63 - 1)))
+        self._net = make_mlp(torch, self.n_features, self.hidden, self.n_actions, gen, self._dev)
+        self._target = make_mlp(torch, self.n_features, self.hidden, self.n_actions, gen, self._dev)
+        self._target.load_state_dict(self._net.state_dict())
+        self._params = list(self._net.parameters())
+        self._opt = torch.optim.Adam(self._params, lr=self.lr)
+        n, d = self.buffer_size, self.n_features
+        self._bx = np.zeros((n, d), np.float32)
+        self._bx2 = np.zeros((n, d), np.float32)
+        self._ba = np.zeros(n, np.int64)
+        self._br = np.zeros(n, np.float32)
+        self._bd = np.zeros(n, np.float32)
+        # counters: decisions, updates, stored, write pointer, gradient steps
+        self._ctr = np.zeros(5, np.int64)
+        self._last_loss = math.nan
+        return ()
+
+    # ------------------------------------------------------------------ acting
+    @property
+    def epsilon_(self) -> float:
+        """Current exploration probability."""
+        f = min(1.0, self._ctr[0] / self.exploration_steps)
+        return float(self.epsilon_start + f * (self.epsilon_end - self.epsilon_start))
+
+    def q_values(self, context) -> np.ndarray:
+        """(n_actions,) Q-values of the online network for ``context``."""
+        x = self._check_context(context)
+        with self._torch.no_grad():
+            t = self._torch.as_tensor(x, dtype=self._torch.float32, device=self._dev)
+            return self._net(t[None])[0].cpu().numpy().astype(np.float64)
+
+    def greedy_action(self, context) -> int:
+        """argmax of :meth:`q_values` (lowest index on ties), without exploring or learning."""
+        return int(np.argmax(self.q_values(context)))
+
+    def act(self, context) -> int:
+        x = self._check_context(context)
+        u = self._rng.random(2)
+        eps = self.epsilon_
+        self._ctr[0] += 1
+        if u[0] < eps:
+            return min(int(u[1] * self.n_actions), self.n_actions - 1)
+        return self.greedy_action(x)
+
+    # ------------------------------------------------------------------ learning
+    def _store(self, x, a, r, x2, done) -> None:
+        p = int(self._ctr[3])
+        self._bx[p], self._ba[p], self._br[p], self._bd[p] = x, a, r, float(done)
+        self._bx2[p] = x if x2 is None else x2
+        self._ctr[3] = (p + 1) % self.buffer_size
+        self._ctr[2] = min(self._ctr[2] + 1, self.buffer_size)
+
+    def update(self, context, action, reward, *, rewards=None, next_context=None, done=True) -> Agent:
+        if not isinstance(done, (bool, np.bool_)):
+            raise ConfigError(f"done: {done!r} is not allowed; use True (episode ended) or False")
+        x = self._check_context(context)
+        a = self._check_action(action)
+        r, rs = self._check_rewards(a, reward, rewards)
+        if not done and next_context is None:
+            raise ConfigError("next_context: required when done=False (the observation after the action)")
+        x2 = None if next_context is None else self._check_context(next_context)
+        if done:
+            for k in range(self.n_actions):
+                rk = r if (k == a and math.isnan(rs[k])) else rs[k]
+                if not math.isnan(rk):
+                    self._store(x, k, rk, None, True)
+        elif not math.isnan(r):
+            self._store(x, a, r, x2, False)
+        self._ctr[1] += 1
+        if self._ctr[1] >= self.learning_starts and self._ctr[1] % self.train_freq == 0 and self._ctr[2] > 0:
+            self._train_step()
+        return self
+
+    def _train_step(self) -> None:
+        torch = self._torch
+        idx = self._rng.integers(0, int(self._ctr[2]), size=self.batch_size)
+        dev = self._dev
+        xb = torch.as_tensor(self._bx[idx], device=dev)
+        x2 = torch.as_tensor(self._bx2[idx], device=dev)
+        ab = torch.as_tensor(self._ba[idx], device=dev)
+        rb = torch.as_tensor(self._br[idx], device=dev)
+        db = torch.as_tensor(self._bd[idx], device=dev)
+        with torch.no_grad():
+            if self.double:
+                a_star = self._net(x2).argmax(dim=1, keepdim=True)
+                q2 = self._target(x2).gather(1, a_star).squeeze(1)
+            else:
+                q2 = self._target(x2).max(dim=1).values
+            y = rb + self.gamma * (1.0 - db) * q2
+        q = self._net(xb).gather(1, ab[:, None]).squeeze(1)
+        loss = torch.nn.functional.smooth_l1_loss(q, y)
+        self._opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self._params, self.max_grad_norm)
+        self._opt.step()
+        self._last_loss = float(loss.detach())
+        self._ctr[4] += 1
+        if self._ctr[4] % self.target_update == 0:
+            self._target.load_state_dict(self._net.state_dict())
+
+    # ------------------------------------------------------------------ checkpoints (npz, no pickle)
+    def _torch_state(self) -> dict[str, np.ndarray]:
+        return {**module_arrays("net.", self._net), **module_arrays("target.", self._target),
+                **adam_arrays("adam.", self._opt, self._params), "buf_x": self._bx, "buf_x2": self._bx2,
+                "buf_a": self._ba, "buf_r": self._br, "buf_d": self._bd, "counters": self._ctr}
+
+    def _load_torch_state(self, arrays) -> None:
+        n, d = self.buffer_size, self.n_features
+        bufs = (array_of(arrays, "buf_x", (n, d), np.float32), array_of(arrays, "buf_x2", (n, d), np.float32),
+                array_of(arrays, "buf_a", (n,), np.int64), array_of(arrays, "buf_r", (n,), np.float32),
+                array_of(arrays, "buf_d", (n,), np.float32), array_of(arrays, "counters", (5,), np.int64))
+        load_module_arrays("net.", self._net, arrays)
+        load_module_arrays("target.", self._target, arrays)
+        load_adam_arrays("adam.", self._opt, self._params, arrays)
+        self._bx, self._bx2, self._ba, self._br, self._bd, self._ctr = bufs

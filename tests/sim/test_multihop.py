@@ -1,0 +1,236 @@
+"""Multi-hop delivery: agent scopes, equivalences with the single-decision loop, feedback semantics."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from idnbandit.agents.registry import make_agent
+from idnbandit.errors import ConfigError, UnknownNameError
+from idnbandit.scenario import load_scenario, resolve_trace
+from idnbandit.scenario.model import FeedbackSpec
+from idnbandit.sim import Engine, simulate
+from idnbandit.sim.multihop import check_scope, multihop_layout, node_agents
+
+NOISE = ("wall_time_s", "decisions_per_s", "extra", "agent")
+
+
+def _core(res) -> dict:
+    return {k: v for k, v in res.to_dict().items() if k not in NOISE}
+
+
+class PyAgent:
+    """Hides an agent's kernels (forces the Python loop) and records what it was told."""
+
+    def __init__(self, agent):
+        self.agent = agent
+        self.n_actions, self.n_features, self.name = agent.n_actions, agent.n_features, agent.name
+        self.updates: list[tuple[int, float]] = []
+
+    def act(self, x):
+        return self.agent.act(x)
+
+    def update(self, x, a, r, *, rewards=None):
+        self.updates.append((int(a), float(r)))
+        self.agent.update(x, a, r, rewards=rewards)
+        return self
+
+
+class ThresholdPy:
+    """Serve iff x[0] >= theta (Python-only, deterministic)."""
+
+    name = "threshold-py"
+
+    def __init__(self, theta, n_features):
+        self.theta, self.n_actions, self.n_features = theta, 2, n_features
+        self.updates: list[tuple[int, float]] = []
+
+    def act(self, x):
+        return 0 if x[0] >= self.theta else 1
+
+    def update(self, x, a, r, *, rewards=None):
+        self.updates.append((int(a), float(r)))
+        return self
+
+
+@pytest.fixture(scope="module")
+def four_tier():
+    s = load_scenario("idn-4tier")
+    return s, resolve_trace(s)
+
+
+def test_layout_of_shared_edge():
+    s = load_scenario("shared-edge")
+    per, shared = multihop_layout(s, "per-node"), multihop_layout(s, "shared")
+    assert per.nodes == tuple(f"phone-{i}" for i in range(1, 13)) + ("edge",)
+    assert per.n_actions == shared.n_actions == 2
+    assert per.n_features == 3 + 2 + 1 and per.n_agents == 13
+    assert shared.n_features == 3 + 2 + 12 + 1 and shared.n_agents == 1
+    assert shared.context_names[5:7] == ("node[phone-2]", "node[phone-3]")
+    assert per.max_decisions == 2
+
+
+def test_bad_scope_is_a_typed_error_with_suggestion():
+    with pytest.raises(UnknownNameError, match="did you mean 'per-node'"):
+        check_scope("per_node")
+    agent = make_agent("linucb", 2, 4, seed=0)
+    with pytest.raises(UnknownNameError, match="unknown scope 'sharde'; did you mean 'shared'"):
+        simulate("hi-two-tier", agent, 10, scope="sharde")
+
+
+def test_single_decision_node_scopes_identical_and_equal_to_default():
+    s = load_scenario("hi-two-tier")
+    lay = multihop_layout(s, "per-node")
+    assert lay.nodes == ("phone",)
+    runs = {}
+    for scope in (None, "shared", "per-node"):
+        agent = make_agent("linucb", lay.n_actions, lay.n_features, seed=5)
+        runs[scope] = simulate(s, agent, 3000, seed=2, scope=scope)
+    assert runs["shared"].extra["path"] == "fused"
+    assert _core(runs["shared"]) == _core(runs["per-node"]) == _core(runs[None])
+    assert runs["per-node"].extra["node_decision_rate"] == {"phone": 1.0}
+
+
+def test_same_seed_same_result_and_fused_equals_python(four_tier):
+    s, tr = four_tier
+    lay = multihop_layout(s, "shared")
+    a1 = make_agent("linucb", lay.n_actions, lay.n_features, seed=1)
+    a2 = make_agent("linucb", lay.n_actions, lay.n_features, seed=1)
+    r1 = simulate(s, a1, 4000, seed=3, trace=tr, scope="shared")
+    r2 = simulate(s, a2, 4000, seed=3, trace=tr, scope="shared")
+    assert r1.same_trajectory(r2)
+    py = PyAgent(make_agent("linucb", lay.n_actions, lay.n_features, seed=1))
+    r3 = simulate(s, py, 4000, seed=3, trace=tr, scope="shared")
+    assert (r1.extra["path"], r3.extra["path"]) == ("fused", "python")
+    assert _core(r1) == _core(r3)
+    assert r1.extra["node_forward_rate"] == r3.extra["node_forward_rate"]
+    r4 = simulate(s, make_agent("linucb", lay.n_actions, lay.n_features, seed=1), 4000, seed=4, trace=tr,
+                  scope="shared")
+    assert r4.mean_reward != r1.mean_reward
+
+
+def test_per_node_learners_see_only_their_own_decisions(four_tier):
+    s, tr = four_tier
+    lay = multihop_layout(s, "per-node")
+    assert lay.nodes == ("phone-1", "phone-2", "phone-3", "phone-4", "edge", "regional")
+    agents = [PyAgent(a) for a in node_agents(make_agent("epsilon-greedy", lay.n_actions, lay.n_features,
+                                                         seed=7), lay)]
+    steps = 3000
+    res = simulate(s, agents, steps, seed=0, trace=tr, scope="per-node")
+    dec = res.extra["node_decision_rate"]
+    fwd = res.extra["node_forward_rate"]
+    for agent, node in zip(agents, lay.nodes):
+        assert len(agent.updates) == round(dec[node] * steps)  # one update per own decision
+    phones = [f"phone-{i}" for i in range(1, 5)]
+    assert sum(dec[p] for p in phones) == pytest.approx(1.0)
+    assert dec["edge"] == pytest.approx(sum(dec[p] * fwd[p] for p in phones))
+    assert dec["regional"] == pytest.approx(dec["edge"] * fwd["edge"])
+    # the route ends in one origin option: option rates add up and match the node decisions
+    rates = res.option_rates
+    assert rates.sum() == pytest.approx(1.0)
+    assert rates[0] == pytest.approx(1.0 - dec["edge"])
+    assert rates[3] == pytest.approx(dec["regional"] * fwd["regional"])
+    # per-node clones got distinct seeds: not every node behaves like the first
+    assert len({round(fwd[p], 6) for p in phones}) > 1
+
+
+def test_routes_match_the_step_engine(four_tier):
+    """A slow reference: walk the stops with per-node thresholds, serve the option with Engine.apply."""
+    s, tr = four_tier
+    s = dataclasses.replace(s, context=dataclasses.replace(s.context, load=False))
+    lay = multihop_layout(s, "per-node")
+    thetas = [0.9, 0.8, 0.95, 0.7, 0.85, 0.99]
+    agents = [ThresholdPy(th, lay.n_features) for th in thetas]
+    steps = 1500
+    res = simulate(s, agents, steps, seed=1, trace=tr, scope="per-node")
+    eng = Engine(s, seed=1, trace=tr)
+    c = eng.compiled
+    node_theta = dict(zip(lay.nodes, thetas))
+    total = 0.0
+    for _ in range(steps):
+        eng.next_request()
+        path = [n for n in s.path_to_root(eng.origin_name) if n.models]
+        k = 0
+        for h, node in enumerate(path):
+            if h == len(path) - 1 or c.feat[c.opt_i[eng.origin, k, 1], eng.sample, 0] >= node_theta[node.name]:
+                break
+            k += len(node.models)
+        total += eng.apply(k)[0].reward
+    assert res.mean_reward == pytest.approx(total / steps, rel=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["label_on_forward", "bandit", "full"])
+def test_feedback_each_node_observes(four_tier, mode):
+    s, tr = four_tier
+    s = dataclasses.replace(s, feedback=FeedbackSpec(mode=mode))
+    lay = multihop_layout(s, "per-node")
+    agents = [ThresholdPy(0.9, lay.n_features) for _ in lay.nodes]
+    simulate(s, agents, 1500, seed=0, trace=tr, scope="per-node")
+    served = [r for ag in agents for a, r in ag.updates if a == 0]
+    forwarded = [r for ag in agents for a, r in ag.updates if a == 1]
+    assert served and forwarded
+    assert np.isfinite(forwarded).all()  # a forward is always credited with the request's outcome
+    if mode == "label_on_forward":
+        assert np.isnan(served).all()  # the node that answered never sees the label
+    else:
+        assert np.isfinite(served).all()
+
+
+def test_agent_errors(four_tier):
+    s, tr = four_tier
+    lay = multihop_layout(s, "per-node")
+    with pytest.raises(ConfigError, match="needs 6 agent"):
+        simulate(s, [ThresholdPy(0.5, lay.n_features)] * 2, 10, trace=tr, scope="per-node")
+    with pytest.raises(ConfigError, match="missing"):
+        simulate(s, {"edge": ThresholdPy(0.5, lay.n_features)}, 10, trace=tr, scope="per-node")
+    with pytest.raises(ConfigError, match="n_features"):
+        simulate(s, make_agent("linucb", 2, 99, seed=0), 10, trace=tr, scope="per-node")
+    with pytest.raises(ConfigError, match="counterfactual"):
+        simulate(s, make_agent("oracle", lay.n_actions, lay.n_features, seed=0), 10, trace=tr, scope="shared")
+    two = load_scenario("hi-two-tier")
+    cloud_only = dataclasses.replace(two, workload=dataclasses.replace(two.workload, origins=("cloud",)))
+    with pytest.raises(ConfigError, match="needs a node that can decide"):
+        multihop_layout(cloud_only, "shared")
+
+
+class RecordingThreshold(ThresholdPy):
+    """ThresholdPy that keeps every context it decided on."""
+
+    def __init__(self, theta, n_features):
+        super().__init__(theta, n_features)
+        self.contexts: list[np.ndarray] = []
+
+    def act(self, x):
+        self.contexts.append(np.array(x))
+        return super().act(x)
+
+
+def test_load_context_matches_engine_reference(four_tier):
+    """Phone stop: the same entries as the origin context. Edge stop: its own backlog when the request
+    reaches it equals the FIFO wait the step engine predicts for serving there."""
+    s, tr = four_tier
+    lay = multihop_layout(s, "per-node")
+    phones = [RecordingThreshold(0.9, lay.n_features) for _ in range(4)]
+    edge = RecordingThreshold(2.0, lay.n_features)  # the edge always forwards: regional decides next
+    regional = RecordingThreshold(0.0, lay.n_features)  # the regional node always serves
+    steps = 800
+    simulate(s, [*phones, edge, regional], steps, seed=5, trace=tr, scope="per-node")
+    eng = Engine(s, seed=5, trace=tr)
+    seen = [0] * 4
+    n_edge = 0
+    for _ in range(steps):
+        x = eng.next_request()
+        o = eng.origin
+        xp = phones[o].contexts[seen[o]]
+        seen[o] += 1
+        np.testing.assert_allclose(xp, [*x[:3], x[3], x[4], 1.0], rtol=0, atol=1e-12)
+        if xp[0] >= 0.9:
+            eng.apply(0)
+            continue
+        wait_s = eng.peek(1).queueing_ms / 1e3  # serving at the edge: its FIFO wait on arrival
+        assert edge.contexts[n_edge][3] == pytest.approx(wait_s, abs=1e-9)
+        n_edge += 1
+        eng.apply(2)  # the edge forwarded, the regional node served
+    assert n_edge == len(edge.contexts) > 20
