@@ -121,6 +121,19 @@ class TorchAgentMixin:
     ``_load_torch_state(arrays)`` (raising ConfigError on a mismatch).
     """
 
+    def _new_network(self):
+        """Import torch, set ``_torch`` / ``_dev`` / ``_gen`` (seeded from the agent's Generator), return
+        a fresh MLP ``n_features -> hidden -> n_actions`` on the agent's device."""
+        torch = import_torch()
+        self._torch = torch
+        self._dev = torch.device(self.device)
+        self._gen = torch.Generator().manual_seed(int(self._rng.integers(2**63 - 1)))
+        return self._another_network()
+
+    def _another_network(self):
+        """One more MLP of the same shape, initialised from the same seeded torch Generator."""
+        return make_mlp(self._torch, self.n_features, self.hidden, self.n_actions, self._gen, self._dev)
+
     def _state_arrays(self) -> dict[str, np.ndarray]:
         return self._torch_state()
 

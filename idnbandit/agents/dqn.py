@@ -16,10 +16,8 @@ from ._torch_util import (
     array_of,
     check_device,
     check_hidden,
-    import_torch,
     load_adam_arrays,
     load_module_arrays,
-    make_mlp,
     module_arrays,
 )
 from .base import Agent
@@ -127,12 +125,9 @@ class DQN(TorchAgentMixin, EpisodicAgent):
         check_device(self.device)  # imports torch: DependencyNotInstalled names the extra
 
     def _init_state(self) -> tuple:
-        torch = import_torch()
-        self._torch = torch
-        self._dev = torch.device(self.device)
-        gen = torch.Generator().manual_seed(int(self._rng.integers(2**63 - 1)))
-        self._net = make_mlp(torch, self.n_features, self.hidden, self.n_actions, gen, self._dev)
-        self._target = make_mlp(torch, self.n_features, self.hidden, self.n_actions, gen, self._dev)
+        self._net = self._new_network()
+        self._target = self._another_network()
+        torch = self._torch
         self._target.load_state_dict(self._net.state_dict())
         self._params = list(self._net.parameters())
         self._opt = torch.optim.Adam(self._params, lr=self.lr)

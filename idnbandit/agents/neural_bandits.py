@@ -26,9 +26,7 @@ from ._torch_util import (
     array_of,
     check_device,
     check_hidden,
-    import_torch,
     load_module_arrays,
-    make_mlp,
     module_arrays,
 )
 from .base import Agent
@@ -69,11 +67,8 @@ class _NeuralBandit(TorchAgentMixin, Agent):
         check_device(self.device)  # imports torch: DependencyNotInstalled names the extra
 
     def _init_state(self) -> tuple:
-        torch = import_torch()
-        self._torch = torch
-        self._dev = torch.device(self.device)
-        gen = torch.Generator().manual_seed(int(self._rng.integers(2**63 - 1)))
-        self._net = make_mlp(torch, self.n_features, self.hidden, self.n_actions, gen, self._dev)
+        self._net = self._new_network()
+        torch = self._torch
         self._params = list(self._net.parameters())
         self._opt = torch.optim.SGD(self._params, lr=self.lr, weight_decay=self.ridge)
         p = sum(q.numel() for q in self._params)
