@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..sim.engine import (
+from ..sim.kernels import N_OUT, OUT_CORRECT, OUT_COST, OUT_LATENCY, OUT_REWARD
+from ..sim.packed import (
     M_ORIGIN,
     M_SAMPLE,
     SF_CF,
@@ -27,7 +28,6 @@ from ..sim.engine import (
     pack_view1,
     pack_view2,
 )
-from ..sim.kernels import N_OUT, OUT_CORRECT, OUT_COST, OUT_LATENCY, OUT_REWARD
 
 __all__ = ["REC_FR", "REC_OUT", "record_size", "offload_step", "vec_offload_step", "write_obs"]
 

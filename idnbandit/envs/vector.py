@@ -19,7 +19,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from ..errors import ConfigError
-from ..sim.engine import BLOCK
+from ..sim.packed import BLOCK
 from ._common import engine_seed
 from ._kernels import vec_offload_step, write_obs
 from .offload import OffloadEnv
