@@ -189,6 +189,21 @@ def reward_of(par, correct, latency_s, cost):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
+def peek_first_free(node_i, server_free, bg_arr, bg_svc, bg_i, tmp, n, tau):
+    """When a server of node ``n`` is first free for a job arriving at ``tau``, counting the background
+    jobs that arrive before it; works on a copy in ``tmp``, the queues are not changed."""
+    lo = node_i[n, NODE_LO]
+    m = node_i[n, NODE_HI] - lo
+    for i in range(m):
+        tmp[i] = server_free[lo + i]
+    p = bg_i[n, 0]
+    while p < bg_i[n, 1] and bg_arr[n, p] < tau:
+        serve_(tmp, 0, m, bg_arr[n, p], bg_svc[n, p])
+        p += 1
+    return first_free(tmp, 0, m)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
 def option_outcome_(node_f, node_i, opt_i, opt_f, predc, fault_i, fault_f, par, server_free, link_free, bg_arr,
                     bg_svc, bg_i, o, k, s, t, commit, tmp, outs, row):
     """Outcome of serving request (origin ``o``, sample ``s``, decided at ``t``) with option ``k``.
@@ -224,14 +239,7 @@ def option_outcome_(node_f, node_i, opt_i, opt_f, predc, fault_i, fault_f, par, 
             advance_node_(node_i, server_free, bg_arr, bg_svc, bg_i, n, arrival)
             start = first_free(server_free, lo, hi)
         else:
-            m = hi - lo
-            for i in range(m):
-                tmp[i] = server_free[lo + i]
-            p = bg_i[n, 0]
-            while p < bg_i[n, 1] and bg_arr[n, p] < arrival:
-                serve_(tmp, 0, m, bg_arr[n, p], bg_svc[n, p])
-                p += 1
-            start = first_free(tmp, 0, m)
+            start = peek_first_free(node_i, server_free, bg_arr, bg_svc, bg_i, tmp, n, arrival)
         start = arrival if arrival > start else start
         compute = opt_f[o, k, OPT_COMPUTE_S]
         if node_i[n, NODE_SPEED_FAULTS] > 0:

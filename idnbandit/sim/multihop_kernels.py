@@ -21,9 +21,7 @@ import numpy as np
 from numba import njit
 
 from .compiled import (
-    NODE_HI,
     NODE_LINK_FAULTS,
-    NODE_LO,
     NODE_PROP_S,
     OPT_COL,
     OPT_LINKS,
@@ -45,10 +43,9 @@ from .kernels import (
     OUT_REWARD,
     OUT_TIMEOUT,
     advance_node_,
-    first_free,
     link_factor,
+    peek_first_free,
     reward_of,
-    serve_,
 )
 
 __all__ = ["ST_NODE", "ST_OPT0", "ST_M", "ST_DEC", "ST_NEXT_DET", "DEC_VALID", "DEC_AGENT", "MH_A", "MH_F",
@@ -89,15 +86,7 @@ def arrival_at_(node_f, node_i, opt_i, opt_f, fault_i, fault_f, par, link_free, 
 def backlog_at_(node_i, server_free, bg_arr, bg_svc, bg_i, tmp, n, tau):
     """Seconds until a server of node ``n`` is free at time ``tau`` (background jobs arriving
     before ``tau`` included); the queues are not changed."""
-    lo = node_i[n, NODE_LO]
-    m = node_i[n, NODE_HI] - lo
-    for i in range(m):
-        tmp[i] = server_free[lo + i]
-    p = bg_i[n, 0]
-    while p < bg_i[n, 1] and bg_arr[n, p] < tau:
-        serve_(tmp, 0, m, bg_arr[n, p], bg_svc[n, p])
-        p += 1
-    w = first_free(tmp, 0, m) - tau
+    w = peek_first_free(node_i, server_free, bg_arr, bg_svc, bg_i, tmp, n, tau) - tau
     return w if w > 0.0 else 0.0
 
 
