@@ -63,8 +63,10 @@ def make_stream(n: int, seed: int):
 def fused_loop(select, update, state, X, R, U):
     """Whole loop in one compiled call; returns the total reward.
 
-    Compiled like the simulator's fused loop (``error_model="numpy"``, which the kernels inherit:
-    no Python zero-division checks); the kernels are called directly, with nothing else per step."""
+    Compiled like the simulator's fused loop (``error_model="numpy"``); the agent's own kernels
+    (``agent.kernels()``, exactly what ``sim.simulate`` calls) are called directly, a select and an
+    update of the chosen option on every step, with nothing else per step. Each kernel keeps the
+    compile options it was defined with (LinUCB's: fastmath reassoc/contract/nsz, numpy error model)."""
     nan = np.full(R.shape[1], np.nan)
     total = 0.0
     for i in range(X.shape[0]):

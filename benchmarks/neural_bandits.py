@@ -1,25 +1,31 @@
-"""NeuralUCB / NeuralTS vs LinUCB on a contextual bandit whose reward is not linear in the context.
+"""NeuralUCB / NeuralTS vs LinUCB where the reward is not linear in the context.
 
 Usage::
 
-    python benchmarks/neural_bandits.py [--steps 1000] [--seeds 5]
+    python benchmarks/neural_bandits.py [--problem deadline-edge] [--steps 2000] [--seeds 5]
+    python benchmarks/neural_bandits.py --problem synthetic [--steps 1000] [--seeds 10]
 
-The problem is the first synthetic benchmark of the NeuralUCB paper (Zhou, Li, Gu, ICML 2020, §7.1),
-in this library's one-context / K-options form: each round a context ``x`` is drawn uniformly from
-the unit sphere in R^d (d = 3, plus a bias entry 1 appended for every agent), option ``a`` has a
-hidden unit vector ``θ_a``, and its reward is ``h_a(x) = 10 (θ_aᵀx)² + N(0, 0.1²)`` (K = 4).
-``E[r_a | x]`` is an even function of ``x``, so the best linear fit of each option is nearly
-constant: a linear bandit cannot tell the options apart, a network can.
+``--problem deadline-edge`` (default): the built-in scenario ``deadline-edge`` (docs/scenarios.md),
+driven request by request through the simulator's step API (:class:`idnbandit.sim.Engine`): a
+camera with a weak local model (``segment`` trace, ``logreg-2f``, 74.6 %) may offload to a shared
+edge GPU (``mlp-128x2``, 97.6 %, price 0.1) whose other tenants keep it 75 % busy; an answer later
+than 100 ms counts as wrong. The context is ``(maxprob, margin, entropy, backlog_camera,
+backlog_edge, 1)``. ``E[r_edge | x]`` is a cliff in ``backlog_edge`` (on time below ~60 ms of
+backlog, worthless above ~80 ms) multiplied by the edge model's accuracy, and the best decision is
+an interaction "local model unsure AND edge queue short": no linear function of the context per
+option represents it. Every agent sees the same request stream per seed (engine seed = agent seed
+= the seed); printed are the mean reward per request and the regret to the per-request oracle
+(the best option of each request given the queues it meets, ``Engine.counterfactual_rewards``),
+plus two hindsight rules searched on the same seeds: the best static confidence threshold
+(offload iff maxprob < t) and the best pair (offload iff maxprob < t and backlog_edge < b).
 
-Why a synthetic bandit and not a built-in scenario: in the library's scenarios the expected reward
-of an option is close to linear in the context by construction — a calibrated local model's
-accuracy equals its top probability, and latency grows linearly with the backlog features — so a
-scenario would test the network's ability to find small curvature rather than non-linearity
-itself, and a deadline cliff would depend on the load process more than on the learners.
+``--problem synthetic``: the first synthetic benchmark of the NeuralUCB paper (Zhou, Li, Gu, ICML
+2020, §7.1) in one-context / K-options form: contexts uniform on the unit sphere in R^3 (plus a
+bias entry), K = 4 options with hidden unit vectors ``θ_a``, reward ``10 (θ_aᵀx)² + N(0, 0.1²)``.
+``E[r_a | x]`` is even in ``x``, so each option's best linear fit is nearly constant.
 
-Printed: mean reward per round and cumulative regret against the best option of each round
-(expected rewards), mean and 95% Student-t interval over seeds ``0 .. seeds-1`` (the problem,
-the stream and the agents' seeds all equal the seed).
+Mean and 95% Student-t interval over seeds ``0 .. seeds-1``; the last column of each agent is the
+paired difference to the first agent (same requests).
 """
 
 from __future__ import annotations
@@ -35,6 +41,16 @@ from idnbandit.agents import LinUCB, NeuralTS, NeuralUCB
 
 _T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228]
 D, K = 3, 4
+SCENARIO = "deadline-edge"
+#: NeuralUCB / NeuralTS settings on the scenario (chosen for < 2 min per 2,000-request seed on a loaded CPU)
+NEURAL_SCENARIO = {"hidden": (32,), "ridge": 1e-3, "nu": 3.0, "lr": 0.1, "train_steps": 10, "batch_size": 64,
+                   "dense_rounds": 100, "train_every": 5}
+NEURAL_SYNTHETIC = {"hidden": (32,), "ridge": 1e-3, "nu": 1.0, "lr": 0.1, "train_steps": 10, "batch_size": 64,
+                    "dense_rounds": 200, "train_every": 5}
+THRESHOLDS = tuple(round(0.30 + 0.05 * i, 2) for i in range(15)) + (1.01,)
+#: backlog entries of the context are divided by this (seconds) for every learner (see context_scale)
+BACKLOG_UNIT_S = 0.1
+BACKLOGS = (0.02, 0.04, 0.05, 0.06, 0.07, 0.08, 0.1, 10.0)
 
 
 def mean_ci(values) -> tuple[float, float]:
@@ -45,6 +61,7 @@ def mean_ci(values) -> tuple[float, float]:
     return float(v.mean()), float(_T975[min(v.size - 1, len(_T975)) - 1] * v.std(ddof=1) / math.sqrt(v.size))
 
 
+# ---------------------------------------------------------------------------------- synthetic problem
 def quadratic_problem(steps: int, seed: int):
     """Contexts (steps, D+1) with a bias entry, expected rewards (steps, K) and noisy rewards (steps, K)."""
     rng = np.random.default_rng(seed)
@@ -57,18 +74,19 @@ def quadratic_problem(steps: int, seed: int):
     return np.hstack([x, np.ones((steps, 1))]), mean, noisy
 
 
-def make(kind: str, seed: int, steps: int):
-    if kind == "linucb":
-        return LinUCB(K, D + 1, alpha=1.0, seed=seed)
+def make(kind: str, seed: int, n_actions: int = K, n_features: int = D + 1, neural: dict | None = None):
+    """Agent ``kind``: ``linucb`` / ``linucb(alpha=A)`` / ``neural-ucb`` / ``neural-ts``."""
+    if kind.startswith("linucb"):
+        alpha = float(kind[len("linucb(alpha="):-1]) if "(" in kind else 1.0
+        return LinUCB(n_actions, n_features, alpha=alpha, seed=seed)
     cls = {"neural-ucb": NeuralUCB, "neural-ts": NeuralTS}[kind]
-    return cls(K, D + 1, hidden=(32,), ridge=1e-3, nu=1.0, lr=0.1, train_steps=10, batch_size=64,
-               dense_rounds=200, train_every=5, seed=seed)
+    return cls(n_actions, n_features, seed=seed, **(NEURAL_SYNTHETIC if neural is None else neural))
 
 
 def play(kind: str, steps: int, seed: int) -> tuple[float, float]:
-    """(mean reward per round, cumulative regret) of ``kind`` on the problem of ``seed``."""
+    """(mean reward per round, cumulative regret) of ``kind`` on the synthetic problem of ``seed``."""
     xs, mean, noisy = quadratic_problem(steps, seed)
-    agent = make(kind, seed, steps)
+    agent = make(kind, seed)
     total, regret = 0.0, 0.0
     for t in range(steps):
         a = agent.act(xs[t])
@@ -78,30 +96,180 @@ def play(kind: str, steps: int, seed: int) -> tuple[float, float]:
     return total / steps, regret
 
 
+# ---------------------------------------------------------------------------------- the scenario
+def _engine(seed: int, scenario: str = SCENARIO):
+    from idnbandit.sim.engine import Engine
+
+    eng = _ENGINES.get(scenario)
+    if eng is None:
+        eng = _ENGINES[scenario] = Engine(scenario, seed=seed)
+    return eng.clone(seed)  # the compiled scenario is reused; the stream is the seed's
+
+
+_ENGINES: dict = {}
+
+
+def context_scale(eng) -> np.ndarray:
+    """Per-entry factors applied to every learner's context: backlogs in units of ``BACKLOG_UNIT_S``."""
+    return np.array([1.0 / BACKLOG_UNIT_S if n.startswith("backlog") else 1.0 for n in eng.context_names])
+
+
+def play_scenario(policy, steps: int, seed: int, scenario: str = SCENARIO) -> tuple[float, float]:
+    """(mean reward per request, regret to the per-request oracle) of ``policy`` on ``steps`` requests.
+
+    ``policy`` is an agent (act / update with the observed feedback; it sees the context times
+    :func:`context_scale`) or a function ``context -> option`` (a fixed rule, raw context). Request
+    stream and background load come from ``seed``.
+    """
+    eng = _engine(seed, scenario)
+    learn = hasattr(policy, "update")
+    scale = context_scale(eng)
+    total, regret = 0.0, 0.0
+    for _ in range(steps):
+        x = eng.next_request()
+        cf = eng.counterfactual_rewards()
+        if learn:
+            x *= scale
+            k = int(policy.act(x))
+        else:
+            k = int(policy(x))
+        out, r, rs = eng.apply(k)
+        total += out.reward
+        regret += float(cf.max()) - float(cf[k])
+        if learn:
+            policy.update(x, k, r, rewards=rs)
+    return total / steps, regret
+
+
+def scenario_agent(kind: str, seed: int, scenario: str = SCENARIO):
+    eng = _engine(seed, scenario)
+    return make(kind, seed, eng.n_options, eng.n_features, NEURAL_SCENARIO)
+
+
+def best_rules(steps: int, seeds: list[int], scenario: str = SCENARIO) -> dict[str, tuple[str, list]]:
+    """Always local, and the hindsight rules on ``seeds``: best threshold on maxprob, best (maxprob,
+    backlog_edge) pair (each searched on a grid for the best mean reward over ``seeds``)."""
+    eng = _engine(seeds[0], scenario)
+    i_mp, i_be = eng.context_names.index("maxprob"), eng.context_names.index(f"backlog_s[{eng.n_options - 1}]")
+    out = {"always local": ("", [play_scenario(lambda x: 0, steps, s, scenario) for s in seeds])}
+    for label, grid in (("best static threshold", [(t, 10.0) for t in THRESHOLDS]),
+                        ("best static (threshold, backlog) pair", [(t, b) for t in THRESHOLDS for b in BACKLOGS])):
+        best = None
+        for t, b in grid:
+            def rule(x, t=t, b=b):
+                return eng.n_options - 1 if (x[i_mp] < t and x[i_be] < b) else 0
+            res = [play_scenario(rule, steps, s, scenario) for s in seeds]
+            score = float(np.mean([r[0] for r in res]))
+            if best is None or score > best[0]:
+                best = (score, f"maxprob < {t}" + (f" and backlog < {b * 1e3:.0f} ms" if b < 10 else ""), res)
+        out[label] = (best[1], best[2])
+    return out
+
+
+def linearity_check(steps: int = 6000, seed: int = 0, scenario: str = SCENARIO) -> dict:
+    """How far ``E[r_a | x]`` is from linear on ``scenario`` (the docs' figures; needs scikit-learn).
+
+    Logs ``steps`` requests under a policy that offloads at random (probability 0.3) with the
+    counterfactual reward of every option (``Engine.counterfactual_rewards``), fits per option the
+    best linear model of the reward on the learners' context (least squares) and a flexible one
+    (gradient-boosted trees, 5-fold cross-validated predictions), and returns the mean reward of the
+    greedy policy of each fit, of the per-request oracle, the R² of both fits for the edge option,
+    and the edge reward per backlog bin next to the linear fit's mean prediction there.
+    """
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.model_selection import cross_val_predict
+
+    eng = _engine(seed, scenario)
+    scale, rng = context_scale(eng), np.random.default_rng(seed)
+    xs, rs = np.zeros((steps, eng.n_features)), np.zeros((steps, eng.n_options))
+    for t in range(steps):
+        xs[t] = eng.next_request() * scale
+        rs[t] = eng.counterfactual_rewards()
+        eng.apply(int(eng.n_options - 1 if rng.random() < 0.3 else 0))
+    lin = np.stack([xs @ np.linalg.lstsq(xs, rs[:, a], rcond=None)[0] for a in range(eng.n_options)], 1)
+    flex = np.stack([cross_val_predict(HistGradientBoostingRegressor(max_iter=200, max_depth=4, random_state=0),
+                                       xs, rs[:, a], cv=5) for a in range(eng.n_options)], 1)
+    rows = np.arange(steps)
+    e = eng.n_options - 1
+
+    def r2(pred):
+        return 1.0 - float(((rs[:, e] - pred[:, e]) ** 2).sum() / ((rs[:, e] - rs[:, e].mean()) ** 2).sum())
+
+    backlog = xs[:, eng.context_names.index(f"backlog_s[{e}]")] * BACKLOG_UNIT_S
+    bins = []
+    for lo, hi in ((0.0, 1e-9), (1e-9, 0.03), (0.03, 0.06), (0.06, 0.08), (0.08, 0.12), (0.12, np.inf)):
+        m = (backlog >= lo) & (backlog < hi)
+        bins.append((lo, hi, int(m.sum()), float(rs[m, e].mean()), float(lin[m, e].mean())))
+    return {"linear policy": float(rs[rows, lin.argmax(1)].mean()),
+            "flexible policy (cross-validated)": float(rs[rows, flex.argmax(1)].mean()),
+            "per-request oracle": float(rs.max(1).mean()), "always local": float(rs[:, 0].mean()),
+            "R2 linear (edge)": r2(lin), "R2 flexible (edge)": r2(flex), "bins": bins}
+
+
+def _report(rows: list, title: str) -> None:
+    print(title)
+    first = None
+    for label, res, secs in rows:
+        m, h = mean_ci([r[0] for r in res])
+        rm, rh = mean_ci([r[1] for r in res])
+        line = f"{label:44s} reward {m:.4f} ± {h:.4f}   regret {rm:7.1f} ± {rh:5.1f}"
+        if first is None:
+            first = res
+        else:  # paired over seeds (same requests): the sharper comparison
+            dm, dh = mean_ci([r[0] - f[0] for r, f in zip(res, first, strict=True)])
+            line += f"   minus first: {dm:+.4f} ± {dh:.4f}"
+        line += f"   per seed {[round(float(r[0]), 4) for r in res]}"
+        if secs is not None:
+            line += f"   ({secs:.1f} s per seed)"
+        print(line, flush=True)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--problem", choices=[SCENARIO, "synthetic"], default=SCENARIO)
+    p.add_argument("--steps", type=int, default=None, help="requests / rounds (default 2000 / 1000)")
     p.add_argument("--seeds", type=int, default=5)
-    p.add_argument("--agents", default="linucb,neural-ucb,neural-ts")
+    p.add_argument("--agents", default=None,
+                   help="comma-separated; default: LinUCB alpha grid + neural-ucb + neural-ts (scenario)")
+    p.add_argument("--no-rules", action="store_true", help="skip the hindsight threshold searches")
+    p.add_argument("--linearity", action="store_true", help="only print the linear-vs-flexible fit check")
     a = p.parse_args(argv)
     import torch
 
     torch.set_num_threads(1)  # tiny networks: intra-op threads only add overhead
-    print(f"quadratic bandit 10(θ_aᵀx)², d={D}, K={K}, {a.steps} rounds, seeds 0..{a.seeds - 1}")
-    first = None
-    for kind in a.agents.split(","):
+    seeds = list(range(a.seeds))
+    if a.problem == "synthetic":
+        steps = a.steps or 1000
+        agents = (a.agents or "linucb,neural-ucb,neural-ts").split(",")
+        rows = []
+        for kind in agents:
+            t0 = time.perf_counter()
+            res = [play(kind, steps, s) for s in seeds]
+            rows.append((kind, res, (time.perf_counter() - t0) / len(seeds)))
+        _report(rows, f"quadratic bandit 10(θ_aᵀx)², d={D}, K={K}, {steps} rounds, seeds 0..{a.seeds - 1}")
+        return 0
+    if a.linearity:
+        res = linearity_check(a.steps or 6000)
+        for lo, hi, n, mean, fit in res.pop("bins"):
+            print(f"backlog_edge in [{lo * 1e3:.0f}, {hi * 1e3:.0f}) ms: {n:5d} requests, E[r_edge] {mean:+.3f}, "
+                  f"linear fit {fit:+.3f}")
+        for k, v in res.items():
+            print(f"{k}: {v:.4f}")
+        return 0
+    steps = a.steps or 2000
+    agents = (a.agents or "linucb(alpha=1),linucb(alpha=0.1),linucb(alpha=0.3),linucb(alpha=3),"
+                          "neural-ucb,neural-ts").split(",")
+    rows = []
+    for kind in agents:
         t0 = time.perf_counter()
-        res = [play(kind, a.steps, s) for s in range(a.seeds)]
-        m, h = mean_ci([r[0] for r in res])
-        rm, rh = mean_ci([r[1] for r in res])
-        line = (f"{kind:12s} mean reward {m:.3f} ± {h:.3f}   regret {rm:.0f} ± {rh:.0f}   "
-                f"per seed {[round(float(r[0]), 3) for r in res]}")
-        if first is None:
-            first = (kind, res)
-        else:  # paired over seeds (same problem and stream): the sharper comparison
-            dm, dh = mean_ci([r[0] - f[0] for r, f in zip(res, first[1], strict=True)])
-            line += f"   minus {first[0]}: {dm:+.3f} ± {dh:.3f}"
-        print(line + f"   ({(time.perf_counter() - t0) / a.seeds:.1f} s per seed)", flush=True)
+        res = [play_scenario(scenario_agent(kind, s), steps, s) for s in seeds]
+        rows.append((kind, res, (time.perf_counter() - t0) / len(seeds)))
+        print(f"  {kind}: {mean_ci([r[0] for r in res])[0]:.4f}", flush=True)
+    if not a.no_rules:
+        for label, (rule, res) in best_rules(steps, seeds).items():
+            rows.append((f"{label} ({rule})" if rule else label, res, None))
+    oracle_note = "regret: to the per-request oracle (best option given the queues each request meets)"
+    _report(rows, f"{SCENARIO}: {steps} requests, seeds 0..{a.seeds - 1}; {oracle_note}")
     return 0
 
 

@@ -1,7 +1,8 @@
 """Small dense linear-algebra kernels shared by the linear bandits (numba, explicit loops).
 
-Everything here works in place on small float64 arrays (d <= ~64) and never allocates, so the
-kernels can sit in a hot loop (DESIGN §5: ``@`` on 16x16 slices allocates and costs 3x).
+Everything here works in place on small float64 arrays (d <= ~64) and, except ``refactor_arm_``
+(called rarely), never allocates, so the kernels can sit in a hot loop (DESIGN §5: ``@`` on 16x16
+slices allocates and costs 3x).
 Names follow the convention that a trailing underscore mutates an argument.
 
 * Sherman–Morrison rank-1 update / downdate of a symmetric inverse, written as ``A⁻¹ ∓ w wᵀ`` with
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit
 
 __all__ = [
@@ -40,6 +42,11 @@ __all__ = [
     "view1",
     "view2",
     "view3",
+    "observed_reward",
+    "refactor_arm_",
+    "ridge_stats_update_",
+    "ridge_update_arm_",
+    "ridge_state",
 ]
 
 # The one place where numba floating-point flags are set for the linear agents: reassociation and
@@ -276,3 +283,63 @@ def inverse_from_cholesky_(L, out, w):
     for p in range(d):
         for q in range(p):
             out[q, p] = out[p, q]
+
+
+# ---------------------------------------------------------------- per-option ridge statistics
+# Shared by the linear agents (ε-greedy, the non-stationary LinUCBs, LinTS's feedback rule).
+# LinUCB runs the same arithmetic as ridge_stats_update_ in one flat kernel (see linucb.py).
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def observed_reward(k, a, r, rewards):
+    """Reward of option ``k`` as observed (NaN if not): ``rewards[k]``, or ``r`` for the action taken."""
+    rk = rewards[k]
+    if rk != rk and k == a:
+        rk = r
+    return rk
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def refactor_arm_(A, Ainv, k, work):
+    """``Ainv[k] <- inv(A[k])`` through a fresh Cholesky factor (allocates; called rarely)."""
+    d = A.shape[1]
+    L = np.empty((d, d))
+    if cholesky_(A[k], L):
+        inverse_from_cholesky_(L, Ainv[k], work)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def ridge_stats_update_(A, Ainv, b, since, k, x, r, refactor_every, work):
+    """One ridge-regression step of option ``k`` on ``(x, r)``: A += xxᵀ, b += r x, SM on Ainv.
+
+    ``Ainv`` is refactorised from ``A`` (Cholesky) every ``refactor_every`` updates of the option, and
+    immediately if the Sherman–Morrison denominator is not positive.
+    """
+    d = x.shape[0]
+    Ak = A[k]
+    bk = b[k]
+    for i in range(d):
+        xi = x[i]
+        bk[i] += r * xi
+        for j in range(d):
+            Ak[i, j] += xi * x[j]
+    ok = sherman_morrison_update_(Ainv[k], x, work)
+    since[k] += 1
+    if not ok or since[k] >= refactor_every:
+        refactor_arm_(A, Ainv, k, work)
+        since[k] = 0
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def ridge_update_arm_(A, Ainv, b, theta, since, k, x, r, refactor_every, work):
+    """:func:`ridge_stats_update_`, then ``theta[k] = Ainv[k] b[k]``."""
+    ridge_stats_update_(A, Ainv, b, since, k, x, r, refactor_every, work)
+    matvec_(Ainv[k], b[k], theta[k])
+
+
+def ridge_state(n_actions: int, d: int, ridge: float):
+    """Fresh per-option ridge statistics: A = ridge·I, Ainv = I/ridge, b = θ = 0, since = 0, work."""
+    eye = np.eye(d)
+    A = np.repeat((ridge * eye)[None], n_actions, axis=0)
+    Ainv = np.repeat((eye / ridge)[None], n_actions, axis=0)
+    return A, Ainv, np.zeros((n_actions, d)), np.zeros((n_actions, d)), np.zeros(n_actions, np.int64), np.zeros(d)

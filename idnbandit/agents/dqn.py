@@ -18,11 +18,12 @@ from ._torch_util import (
     check_hidden,
     load_adam_arrays,
     load_module_arrays,
+    make_mlp,
     module_arrays,
 )
 from .base import Agent
 from .linucb import check_integer, check_real
-from .qlearning import EpisodicAgent
+from .qlearning import EpisodicAgent, _check_index
 from .registry import register
 
 __all__ = ["DQN"]
@@ -39,6 +40,13 @@ class DQN(TorchAgentMixin, EpisodicAgent):
     target net evaluates; ``double=False`` gives vanilla ``max_b Q(x', b; θ⁻)``). The target net is
     copied from the online net every ``target_update`` gradient steps. Exploration: ε falls linearly
     from ``epsilon_start`` to ``epsilon_end`` over ``exploration_steps`` decisions.
+
+    Optional Fourier input features (Tancik et al. 2020): with ``fourier_index=i`` the network reads
+    the context followed by ``0.5 + 0.5 sin(π 2^j x_i)`` and ``0.5 + 0.5 cos(π 2^j x_i)`` for
+    ``j = 0 .. fourier_octaves − 1``, so a small MLP can fit a value that changes on a fine scale of
+    one entry (Cascade-v0's confidence: the best stopping rule of a real trace is not monotone in it).
+    The replay buffer and checkpoints keep the raw contexts; ``fourier_index=None`` (default) feeds
+    the context as is.
 
     ``update(x, a, r, *, rewards=None, next_context=None, done=True)`` (see
     :mod:`idnbandit.agents.qlearning`): ``done=False`` stores ``(x, a, r, x', 0)``; ``done=True`` stores
@@ -73,6 +81,10 @@ class DQN(TorchAgentMixin, EpisodicAgent):
         Gradient-norm clip (> 0).
     double
         Double-DQN target (True) or vanilla (False).
+    fourier_index
+        Context index to expand into Fourier features (``None``: no expansion).
+    fourier_octaves
+        Number of frequencies ``π 2^j`` of that expansion (>= 1; ``2 · fourier_octaves`` inputs added).
     device
         torch device (``"cpu"`` default).
     seed
@@ -83,6 +95,8 @@ class DQN(TorchAgentMixin, EpisodicAgent):
     V. Mnih et al., "Human-level control through deep reinforcement learning", Nature 518, 2015.
     H. van Hasselt, A. Guez, D. Silver, "Deep Reinforcement Learning with Double Q-learning", AAAI 2016
     (arXiv:1509.06461).
+    M. Tancik et al., "Fourier Features Let Networks Learn High Frequency Functions in Low Dimensional
+    Domains", NeurIPS 2020 (arXiv:2006.10739).
     """
 
     requires = "torch"  # the optional dependency (the shared tests skip the agent without it)
@@ -91,7 +105,7 @@ class DQN(TorchAgentMixin, EpisodicAgent):
                  batch_size: int = 64, buffer_size: int = 10000, learning_starts: int = 100, train_freq: int = 1,
                  target_update: int = 250, epsilon_start: float = 1.0, epsilon_end: float = 0.05,
                  exploration_steps: int = 2000, max_grad_norm: float = 10.0, double: bool = True,
-                 device: str = "cpu", seed=None):
+                 device: str = "cpu", fourier_index: int | None = None, fourier_octaves: int = 6, seed=None):
         self.hidden = check_hidden(hidden)
         self.lr = lr
         self.gamma = gamma
@@ -106,6 +120,8 @@ class DQN(TorchAgentMixin, EpisodicAgent):
         self.max_grad_norm = max_grad_norm
         self.double = double
         self.device = device
+        self.fourier_index = fourier_index
+        self.fourier_octaves = fourier_octaves
         super().__init__(n_actions, n_features, seed)
 
     def _check_params(self) -> None:
@@ -122,9 +138,28 @@ class DQN(TorchAgentMixin, EpisodicAgent):
         check_real("max_grad_norm", self.max_grad_norm, lo=0.0, lo_open=True)
         if not isinstance(self.double, (bool, np.bool_)):
             raise ConfigError(f"double: {self.double!r} is not allowed; use True or False")
+        _check_index("fourier_index", self.fourier_index, self.n_features, True)
+        check_integer("fourier_octaves", self.fourier_octaves, 1)
         check_device(self.device)  # imports torch: DependencyNotInstalled names the extra
 
+    @property
+    def n_inputs(self) -> int:
+        """Width of the network's input: the context plus the Fourier features, if any."""
+        return self.n_features + (0 if self.fourier_index is None else 2 * self.fourier_octaves)
+
+    def _another_network(self):
+        return make_mlp(self._torch, self.n_inputs, self.hidden, self.n_actions, self._gen, self._dev)
+
+    def encode(self, contexts) -> np.ndarray:
+        """(n, n_inputs) float32 network inputs of (n, n_features) contexts (the identity without Fourier)."""
+        x = np.asarray(contexts, np.float32)
+        if self.fourier_index is None:
+            return x
+        z = x[:, self.fourier_index, None] * self._freq
+        return np.concatenate([x, 0.5 + 0.5 * np.sin(z), 0.5 + 0.5 * np.cos(z)], axis=1, dtype=np.float32)
+
     def _init_state(self) -> tuple:
+        self._freq = (np.pi * 2.0 ** np.arange(self.fourier_octaves)).astype(np.float32)
         self._net = self._new_network()
         self._target = self._another_network()
         torch = self._torch
@@ -153,6 +188,8 @@ class DQN(TorchAgentMixin, EpisodicAgent):
         """(n_actions,) Q-values of the online network for ``context``."""
         x = self._check_context(context)
         with self._torch.no_grad():
+            if self.fourier_index is not None:
+                x = self.encode(x[None])[0]
             t = self._torch.as_tensor(x, dtype=self._torch.float32, device=self._dev)
             return self._net(t[None])[0].cpu().numpy().astype(np.float64)
 
@@ -202,8 +239,8 @@ class DQN(TorchAgentMixin, EpisodicAgent):
         torch = self._torch
         idx = self._rng.integers(0, int(self._ctr[2]), size=self.batch_size)
         dev = self._dev
-        xb = torch.as_tensor(self._bx[idx], device=dev)
-        x2 = torch.as_tensor(self._bx2[idx], device=dev)
+        xb = torch.as_tensor(self.encode(self._bx[idx]), device=dev)
+        x2 = torch.as_tensor(self.encode(self._bx2[idx]), device=dev)
         ab = torch.as_tensor(self._ba[idx], device=dev)
         rb = torch.as_tensor(self._br[idx], device=dev)
         db = torch.as_tensor(self._bd[idx], device=dev)

@@ -7,16 +7,8 @@ import math
 import numpy as np
 from numba import njit
 
-from ._linalg import FASTMATH, dot, view1, view2, view3
-from .linucb import (
-    LinearAgent,
-    check_integer,
-    check_real,
-    observed_reward,
-    ridge_state,
-    ridge_update_arm_,
-    step_ok,
-)
+from ._linalg import FASTMATH, dot, observed_reward, ridge_state, ridge_update_arm_, view1, view2, view3
+from .linucb import LinearAgent, check_integer, check_real, step_ok
 from .registry import register
 
 __all__ = ["EpsilonGreedy"]

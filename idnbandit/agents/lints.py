@@ -7,8 +7,17 @@ import math
 import numpy as np
 from numba import njit
 
-from ._linalg import FASTMATH, backward_solve_, cholesky_update_, forward_solve_, view1, view2, view3
-from .linucb import LinearAgent, check_real, observed_reward, step_ok
+from ._linalg import (
+    FASTMATH,
+    backward_solve_,
+    cholesky_update_,
+    forward_solve_,
+    observed_reward,
+    view1,
+    view2,
+    view3,
+)
+from .linucb import LinearAgent, check_real, step_ok
 from .registry import register
 
 __all__ = ["LinTS"]

@@ -19,11 +19,14 @@ from ._linalg import (
     dot,
     inverse_from_cholesky_,
     matvec_,
+    observed_reward,
     quad_form,
+    refactor_arm_,
+    ridge_state,
     sherman_morrison_downdate_,
     sherman_morrison_update_,
 )
-from .linucb import LinearAgent, check_integer, check_real, observed_reward, refactor_arm_, ridge_state
+from .linucb import LinearAgent, check_integer, check_real
 from .registry import register
 
 __all__ = ["DiscountedLinUCB", "SlidingWindowLinUCB"]

@@ -11,10 +11,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -23,22 +19,13 @@ from idnbandit.envs.cascade_baselines import PerHopThresholds, evaluate_cascade
 from idnbandit.scenario import load_scenario
 from idnbandit.sim import n_features, n_options, simulate
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "cascade_rl.py"
 # found by best_per_hop_thresholds on eval seeds (0, 1, 2), 1000 requests each (docs/agents_rl.md)
 BEST_THRESHOLDS = (0.75, 1.01, 0.7)
 
 
-def _cascade_bench():
-    spec = importlib.util.spec_from_file_location("bench_cascade_rl", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.mark.slow
-def test_qlearning_on_cascade_near_best_static_thresholds():
-    bench = _cascade_bench()
+def test_qlearning_on_cascade_near_best_static_thresholds(benchmark_module):
+    bench = benchmark_module("cascade_rl")
     scen = load_scenario("idn-4tier")
     seeds = (0, 1)
     agent, policy, online = bench.train("qlearning", scen, 8000, seed=0)
@@ -61,16 +48,16 @@ def test_qlearning_fused_path_learns():
 
 
 @pytest.mark.slow
-def test_dqn_on_cascade_near_best_static_thresholds():
+def test_dqn_on_cascade_near_best_static_thresholds(benchmark_module, monkeypatch):
     torch = pytest.importorskip("torch")
     torch.set_num_threads(1)  # tiny network: intra-op threads only add overhead
-    bench = _cascade_bench()
+    bench = benchmark_module("cascade_rl")
     scen = load_scenario("idn-4tier")
     seeds = (0, 1)
     small = lambda kind, seed, n_obs, n_stops: DQN(  # noqa: E731  (a smaller, faster DQN than the benchmark's)
         2, n_obs, hidden=(32, 32), lr=1e-3, gamma=1.0, batch_size=32, buffer_size=5000, learning_starts=200,
         train_freq=2, target_update=100, exploration_steps=1500, seed=seed)
-    bench.make_learner = small
+    monkeypatch.setattr(bench, "make_learner", small)
     _, policy, _ = bench.train("dqn", scen, 3000, seed=0)
     q = evaluate_cascade(policy, scen, 600, seeds).mean_reward
     best = evaluate_cascade(PerHopThresholds(BEST_THRESHOLDS), scen, 600, seeds).mean_reward

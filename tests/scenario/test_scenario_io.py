@@ -22,7 +22,7 @@ from idnbandit.scenario import (
 
 from .conftest import small_trace
 
-BUILTINS = ["ensemble-hetero", "flash-crowd", "hi-two-tier", "idn-4tier", "shared-edge", "zoo-4tier"]
+BUILTINS = ["deadline-edge", "ensemble-hetero", "flash-crowd", "hi-two-tier", "idn-4tier", "shared-edge", "zoo-4tier"]
 
 
 def _write(folder, data, name="s.toml"):
