@@ -7,10 +7,6 @@ construction hook: add an entry when a new agent cannot run with the defaults).
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -110,21 +106,3 @@ def agent_name(request) -> str:
 def agent_cls(agent_name):
     return agent_entry(agent_name).cls
 
-
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def load_benchmark(name: str):
-    """A fresh import of ``benchmarks/<name>.py`` (not a package) as module ``bench_<name>``."""
-    mod_name = f"bench_{name}"
-    spec = importlib.util.spec_from_file_location(mod_name, BENCHMARKS / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[mod_name] = mod  # dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
-
-
-@pytest.fixture(scope="session")
-def benchmark_module():
-    """:func:`load_benchmark`, as a fixture: ``benchmark_module("cascade_rl")``."""
-    return load_benchmark

@@ -117,9 +117,9 @@ def test_dqn_learns_a_two_step_chain():
 
 
 @pytest.mark.slow
-def test_neural_ucb_beats_linucb_on_a_nonlinear_reward(benchmark_module):
+def test_neural_ucb_beats_linucb_on_a_nonlinear_reward(script_module):
     """benchmarks/neural_bandits.py (quadratic reward, docs/agents_rl.md): 600 rounds, seed 0."""
-    bench = benchmark_module("neural_bandits")
+    bench = script_module("benchmarks/neural_bandits.py")
     lin_reward, lin_regret = bench.play("linucb", 600, 0)
     nn_reward, nn_regret = bench.play("neural-ucb", 600, 0)
     assert nn_reward > lin_reward + 0.3  # measured: about +1 per round at 1000 rounds
@@ -128,9 +128,9 @@ def test_neural_ucb_beats_linucb_on_a_nonlinear_reward(benchmark_module):
 
 
 @pytest.mark.slow
-def test_neural_ucb_beats_linucb_on_the_deadline_edge_scenario(benchmark_module):
+def test_neural_ucb_beats_linucb_on_the_deadline_edge_scenario(script_module):
     """benchmarks/neural_bandits.py on the built-in deadline-edge scenario (docs/agents_rl.md): 2000 requests."""
-    bench = benchmark_module("neural_bandits")
+    bench = script_module("benchmarks/neural_bandits.py")
     lin = bench.play_scenario(bench.scenario_agent("linucb(alpha=1)", 0), 2000, 0)
     neural = bench.play_scenario(bench.scenario_agent("neural-ucb", 0), 2000, 0)
     # paired gain over seeds 0-9 (docs/agents_rl.md): +0.002 to +0.011 per request, +0.007 on seed 0

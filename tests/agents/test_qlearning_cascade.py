@@ -20,16 +20,16 @@ BEST_THRESHOLDS = (0.75, 1.01, 0.7)  # best_per_hop_thresholds on eval seeds (0,
 EVAL_SEEDS = (0, 1)
 
 
-def test_confidence_edges_layout(benchmark_module):
-    bench = benchmark_module("cascade_rl")
+def test_confidence_edges_layout(script_module):
+    bench = script_module("benchmarks/cascade_rl.py")
     e = bench.confidence_edges(0.02)
     assert e[0] == 0.3 and e[-3:] == (0.99, 0.995, 0.999)
     assert np.allclose(np.diff(e[:-3]), 0.02) and e[-4] < 0.99
     assert len(bench.confidence_edges(0.01)) > len(e)
 
 
-def test_trained_qlearner_matches_best_static_thresholds(benchmark_module):
-    bench = benchmark_module("cascade_rl")
+def test_trained_qlearner_matches_best_static_thresholds(script_module):
+    bench = script_module("benchmarks/cascade_rl.py")
     scen = load_scenario("idn-4tier")
     agent, policy, online = bench.train("qlearning", scen, 30000, seed=0)
     assert agent.n_states == (len(bench.confidence_edges()) + 1) * 4

@@ -24,8 +24,8 @@ BEST_THRESHOLDS = (0.75, 1.01, 0.7)
 
 
 @pytest.mark.slow
-def test_qlearning_on_cascade_near_best_static_thresholds(benchmark_module):
-    bench = benchmark_module("cascade_rl")
+def test_qlearning_on_cascade_near_best_static_thresholds(script_module):
+    bench = script_module("benchmarks/cascade_rl.py")
     scen = load_scenario("idn-4tier")
     seeds = (0, 1)
     agent, policy, online = bench.train("qlearning", scen, 8000, seed=0)
@@ -48,10 +48,10 @@ def test_qlearning_fused_path_learns():
 
 
 @pytest.mark.slow
-def test_dqn_on_cascade_near_best_static_thresholds(benchmark_module, monkeypatch):
+def test_dqn_on_cascade_near_best_static_thresholds(script_module, monkeypatch):
     torch = pytest.importorskip("torch")
     torch.set_num_threads(1)  # tiny network: intra-op threads only add overhead
-    bench = benchmark_module("cascade_rl")
+    bench = script_module("benchmarks/cascade_rl.py")
     scen = load_scenario("idn-4tier")
     seeds = (0, 1)
     small = lambda kind, seed, n_obs, n_stops: DQN(  # noqa: E731  (a smaller, faster DQN than the benchmark's)

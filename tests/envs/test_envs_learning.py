@@ -57,13 +57,7 @@ def test_sb3_beats_random(algo, random_reward):
 
 
 @pytest.mark.slow
-def test_sb3_example_script_runs(capsys):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "examples" / "train_sb3_ppo.py"
-    spec = importlib.util.spec_from_file_location("train_sb3_ppo_example", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+def test_sb3_example_script_runs(capsys, script_module):
+    mod = script_module("examples/train_sb3_ppo.py")
     mod.main(["--budget", "256", "--episode-length", "40"])
     assert "PPO" in capsys.readouterr().out

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 pytest.importorskip("pettingzoo")
@@ -13,11 +10,8 @@ pytest.importorskip("torch")
 
 
 @pytest.mark.slow
-def test_multiagent_example_trains_and_reports(capsys):
-    path = Path(__file__).resolve().parents[2] / "examples" / "train_multiagent.py"
-    spec = importlib.util.spec_from_file_location("train_multiagent_example", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+def test_multiagent_example_trains_and_reports(capsys, script_module):
+    mod = script_module("examples/train_multiagent.py")
     mod.main(["--budget", "512", "--episode-length", "40"])
     rows = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("  ")]
     names = [ln.strip().rsplit(" ", 1)[0].strip() for ln in rows]

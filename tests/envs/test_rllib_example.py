@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 
@@ -19,11 +16,8 @@ def _rllib_importable() -> bool:
 @pytest.mark.ray
 @pytest.mark.slow
 @pytest.mark.skipif(not _rllib_importable(), reason="RLlib is not importable (pip install 'ray[rllib]')")
-def test_rllib_example_trains_an_iteration(capsys):
-    path = Path(__file__).resolve().parents[2] / "examples" / "train_rllib.py"
-    spec = importlib.util.spec_from_file_location("train_rllib_example", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+def test_rllib_example_trains_an_iteration(capsys, script_module):
+    mod = script_module("examples/train_rllib.py")
     mod.main(["--iterations", "1", "--batch", "200", "--episode-length", "50"])
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("iteration")]
     assert len(lines) == 1
