@@ -4,9 +4,6 @@ One synthetic linear contextual bandit stream (d = 16 unit-norm features, K = 4 
 rewards with mean 0.5 + 0.5·θ_aᵀx) is played by
 
 * ``ours-fused``   LinUCB's numba kernels driven by one compiled loop (as ``sim.simulate`` runs them);
-* ``ours-fused-close``  the same on a stream whose options all have the same mean reward and whose
-                   features' scales span a factor 100: LinUCB's selection bound prunes least there
-                   (see idnbandit/agents/_linucb_kernels.py);
 * ``ours-step``    ``agent.act(x)`` + ``agent.update(x, a, r)`` from a Python loop;
 * ``river``        river 0.26 ``bandit.LinUCBDisjoint`` (``pull`` + ``update``; dict contexts prebuilt);
 * ``vw-loop``      Vowpal Wabbit ``--cb_explore_adf --squarecb -q sa``, ``Workspace.predict`` / ``learn``
@@ -15,8 +12,8 @@ rewards with mean 0.5 + 0.5·θ_aᵀx) is played by
                    --squarecb`` on the same stream written as cost-sensitive rows (cost = 1 − reward).
 
 It prints decisions+updates per second (median of ``--repeats``), the mean reward each obtained (a
-sanity check that all play the same problem; VW learns a different model), the ratio of ours to
-every peer, and how many options LinUCB scores exactly per decision on each stream. BLAS is pinned to one thread. Ratios measured in one run are what to compare:
+sanity check that all play the same problem; VW learns a different model), and the ratio of ours
+to every peer. BLAS is pinned to one thread. Ratios measured in one run are what to compare:
 absolute figures move with the machine's load.
 
 Run::
@@ -50,20 +47,12 @@ def _rates(n: int, t0: float, c0: float) -> tuple[float, float]:
     return n / (time.perf_counter() - t0), n / max(time.process_time() - c0, 1e-9)
 
 
-def make_stream(n: int, seed: int, close: bool = False):
-    """(X (n, d) unit-norm contexts, R (n, K) Bernoulli rewards, means (n, K)).
-
-    With ``close`` every option has the first option's mean (independent draws) and the features'
-    scales span a factor 100 before normalisation: LinUCB's selection bound (exact for isotropic
-    contexts, loose by the spread of A⁻¹'s eigenvalues otherwise) then prunes least."""
+def make_stream(n: int, seed: int):
+    """(X (n, d) unit-norm contexts, R (n, K) Bernoulli rewards, means (n, K))."""
     rng = np.random.default_rng(seed)
     theta = rng.normal(size=(K, D))
     theta /= np.linalg.norm(theta, axis=1, keepdims=True)
-    if close:
-        theta[:] = theta[0]
     X = rng.normal(size=(n, D))
-    if close:
-        X *= np.geomspace(1.0, 0.01, D)
     X /= np.linalg.norm(X, axis=1, keepdims=True)
     means = 0.5 + 0.5 * (X @ theta.T)
     R = (rng.random((n, K)) < means).astype(np.float64)
@@ -95,19 +84,6 @@ def bench_fused(X, R):
     t, c = time.perf_counter(), time.process_time()
     total = fused_loop(k.select, k.update, k.state, X, R, U)
     return _rates(X.shape[0], t, c), total / X.shape[0]
-
-
-def scored_per_decision(X, R) -> float:
-    """Options LinUCB scores exactly per decision (O(d²) each) over the second half of ``X``."""
-    agent = LinUCB(K, D, alpha=1.0, seed=0)
-    scored = agent.kernels().state[15]  # 1 for each option the last decision scored
-    total = 0
-    for i, x in enumerate(X):
-        a = agent.act(x)
-        if i >= X.shape[0] // 2:
-            total += int(scored.sum())
-        agent.update(x, a, R[i, a])
-    return total / (X.shape[0] - X.shape[0] // 2)
 
 
 def bench_step(X, R):
@@ -202,16 +178,11 @@ def main(argv=None) -> None:
     X, R, means = make_stream(n, args.seed)
     print(f"stream: d={D}, K={K}, {n} rows; best-option mean reward {means.max(axis=1).mean():.3f}, "
           f"random {means.mean():.3f}; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-    Xc, Rc, _ = make_stream(args.fused_steps, args.seed, close=True)
     bench_fused(X[:100], R[:100])  # compile (or load the cache) outside the timing
     bench_step(X[:100], R[:100])
-    m = min(n, 40_000)
-    print(f"LinUCB scores {scored_per_decision(X[:m], R[:m]):.2f} of {K} options exactly per decision "
-          f"({scored_per_decision(Xc[:m], Rc[:m]):.2f} on the close-options stream)")
 
     runs = {
         "ours-fused": lambda: bench_fused(X[: args.fused_steps], R[: args.fused_steps]),
-        "ours-fused-close": lambda: bench_fused(Xc, Rc),
         "ours-step": lambda: bench_step(X[: args.step_steps], R[: args.step_steps]),
     }
     if not args.no_peers:
@@ -229,16 +200,16 @@ def main(argv=None) -> None:
         best[name] = max(r[0] for r, _ in results)
         cpu_rates[name] = statistics.median(r[1] for r, _ in results)
         quality[name] = results[0][1]
-    print(f"\n{'implementation':16s} {'decisions+updates/s':>20s} {'per CPU second':>15s}   quality")
+    print(f"\n{'implementation':14s} {'decisions+updates/s':>20s} {'per CPU second':>15s}   quality")
     for name, rate in rates.items():
         q = quality[name]
         what = "VW avg loss (vs best arm)" if name == "vw-file" else "mean reward"
-        print(f"{name:16s} {rate:20,.0f} {cpu_rates[name]:15,.0f}   {what} {q:.3f}")
+        print(f"{name:14s} {rate:20,.0f} {cpu_rates[name]:15,.0f}   {what} {q:.3f}")
     print("(decisions+updates/s: wall clock, median of repeats (the best repeat is on the targets line, "
           "the timeit convention); per CPU second: the same steps over this process's CPU time, less "
           "sensitive to other load on the machine)")
     print()
-    for ours in ("ours-fused", "ours-fused-close", "ours-step"):
+    for ours in ("ours-fused", "ours-step"):
         if ours not in rates:
             continue
         ratios = ", ".join(f"{rates[ours] / rates[p]:,.1f}x {p}" for p in rates if not p.startswith("ours"))

@@ -2,8 +2,7 @@
 
 Also home of what the other linear agents share: :class:`LinearAgent` (the lean per-step
 ``act`` / ``update`` path and the feedback rule). The per-arm ridge update kernels they use
-(Sherman–Morrison with periodic refactorisation, ALGORITHMS.md §1b (A)) live in :mod:`._linalg`;
-LinUCB's own fused-path kernels (pruned exact selection, flat ridge step) in :mod:`._linucb_kernels`.
+(Sherman–Morrison with periodic refactorisation, ALGORITHMS.md §1b (A)) live in :mod:`._linalg`.
 
 Feedback rule of every linear agent: ``update`` learns, for every option ``k`` whose reward is
 observed (``rewards[k]`` not NaN; for the action taken, ``r`` stands in when ``rewards[a]`` is NaN),
@@ -19,8 +18,7 @@ import numpy as np
 from numba import njit, types
 
 from ..errors import ConfigError
-from ._linalg import all_finite
-from ._linucb_kernels import linucb_select, linucb_state, linucb_update, linucb_upgrade, linucb_views
+from ._linalg import FASTMATH, PIVOT_EPS, all_finite, ridge_state, view1, view2, view3
 from .base import Agent, pack_state
 from .registry import register
 
@@ -55,10 +53,150 @@ def check_integer(name: str, v, lo: int) -> None:
         raise ConfigError(f"{name}: {v!r} is not allowed; it must be an integer >= {lo}")
 
 
+# LinUCB's two fused-path kernels are written flat: no calls and no array views, and compiled with
+# ``error_model="numpy"`` (no Python division checks; every division below has a positive divisor).
+# A call or a view makes numba keep an atomic reference-count increment/decrement pair per array
+# argument on every call (16 of them per update before), which cost about as much as the arithmetic.
+# The arithmetic, and its order, is exactly that of the composed helpers (matvec_,
+# sherman_morrison_update_, cholesky_, inverse_from_cholesky_): results are bit-identical to theirs
+# (tests/agents/test_linear_linucb_flat.py holds the two to each other).
+_LINUCB_KERNEL = {"cache": True, "fastmath": FASTMATH, "error_model": "numpy"}
+
+
+@njit(**_LINUCB_KERNEL)
+def linucb_select(state, x, u):
+    """argmax_a θ_aᵀx + α·sqrt(xᵀA_a⁻¹x); lowest index on ties (deterministic, ``u`` unused).
+
+    With ``t = A_a⁻¹x`` (one pass over A_a⁻¹): ``θ_aᵀx = b_aᵀt`` and ``xᵀA_a⁻¹x = xᵀt``, so θ_a is never
+    formed and an update costs one matrix–vector product less.
+    """
+    fcfg, icfg, A, Ainv, b, since, work, chol = state
+    alpha = fcfg[0]
+    d = x.shape[0]
+    best = 0
+    best_p = -math.inf
+    for k in range(b.shape[0]):
+        q = 0.0
+        mean = 0.0
+        for i in range(d):
+            t = 0.0
+            for j in range(d):
+                t += Ainv[k, i, j] * x[j]
+            q += x[i] * t
+            mean += b[k, i] * t
+        p = mean + alpha * math.sqrt(q if q > 0.0 else 0.0)
+        if p > best_p:
+            best_p = p
+            best = k
+    return best
+
+
+@njit(**_LINUCB_KERNEL)
+def linucb_update(state, x, a, r, rewards):
+    """Ridge step for every option whose reward is observed (see the module docstring).
+
+    Per observed option ``k``: ``u = A_k⁻¹x``; ``A_k += xxᵀ``, ``b_k += r x`` and the Sherman–Morrison
+    step ``A_k⁻¹ −= w wᵀ`` (``w = u / sqrt(1 + xᵀu)``) in one pass over the rows; every
+    ``refactor_every`` updates of the option, or at once if ``1 + xᵀu`` is not positive, ``A_k⁻¹`` is
+    recomputed from ``A_k`` through a Cholesky factor built in the ``chol`` scratch (no allocation).
+    Same arithmetic as :func:`ridge_stats_update_` (bit-identical), written flat for speed.
+    """
+    fcfg, icfg, A, Ainv, b, since, w, L = state
+    d = x.shape[0]
+    for k in range(b.shape[0]):
+        rk = rewards[k]
+        if rk != rk and k == a:
+            rk = r
+        if rk != rk:
+            continue
+        # u = A_k⁻¹ x (as matvec_), in w
+        for i in range(d):
+            t = 0.0
+            for j in range(d):
+                t += Ainv[k, i, j] * x[j]
+            w[i] = t
+        s = 0.0
+        for i in range(d):
+            s += x[i] * w[i]
+        den = 1.0 + s
+        ok = den > PIVOT_EPS
+        if ok:
+            c = 1.0 / math.sqrt(den)
+            for i in range(d):
+                w[i] *= c
+        # A_k += x xᵀ, b_k += r x and, if ok, A_k⁻¹ −= w wᵀ (as sherman_morrison_update_), row by row
+        for i in range(d):
+            xi = x[i]
+            b[k, i] += rk * xi
+            for j in range(d):
+                A[k, i, j] += xi * x[j]
+            if ok:
+                wi = w[i]
+                for j in range(d):
+                    Ainv[k, i, j] -= wi * w[j]
+        since[k] += 1
+        if ok and since[k] < icfg[0]:
+            continue
+        since[k] = 0
+        # L Lᵀ = A_k (as cholesky_); A_k⁻¹ is left as it is if A_k is not numerically SPD
+        spd = True
+        for j in range(d):
+            if spd:
+                s = A[k, j, j]
+                for m in range(j):
+                    s -= L[j, m] * L[j, m]
+                if s > 0.0:
+                    ljj = math.sqrt(s)
+                    L[j, j] = ljj
+                    for i in range(j + 1, d):
+                        t = A[k, i, j]
+                        for m in range(j):
+                            t -= L[i, m] * L[j, m]
+                        L[i, j] = t / ljj
+                    for i in range(j):
+                        L[i, j] = 0.0
+                else:
+                    spd = False
+        if not spd:
+            continue
+        # A_k⁻¹ = (L Lᵀ)⁻¹ (as inverse_from_cholesky_): rows of A_k⁻¹ first hold L⁻¹ by columns
+        for j in range(d):
+            for i in range(d):
+                w[i] = 0.0
+            w[j] = 1.0 / L[j, j]
+            for i in range(j + 1, d):
+                t = 0.0
+                for m in range(j, i):
+                    t -= L[i, m] * w[m]
+                w[i] = t / L[i, i]
+            for i in range(d):
+                Ainv[k, j, i] = w[i]
+        for p in range(d):
+            for q in range(p + 1):
+                t = 0.0
+                for i in range(p, d):
+                    t += Ainv[k, p, i] * Ainv[k, q, i]
+                w[q] = t
+            for q in range(p + 1):
+                Ainv[k, p, q] = w[q]
+        for p in range(d):
+            for q in range(p):
+                Ainv[k, q, p] = Ainv[k, p, q]
+
+
 @njit(cache=True)
 def step_ok(ibuf, x, a, r):
     """The step kernels' validation: ``x`` has ``ibuf[0]`` finite entries, ``0 <= a < ibuf[1]``, ``r`` not ±inf."""
     return x.shape[0] == ibuf[0] and all_finite(x) and 0 <= a < ibuf[1] and not math.isinf(r)
+
+
+@njit(cache=True)
+def linucb_views(fbuf, ibuf):
+    """LinUCB's state tuple rebuilt from its packed buffers (views; layout of ``base.pack_state``)."""
+    d, k = ibuf[0], ibuf[1]
+    return (view1(fbuf, ibuf[2], 2), view1(ibuf, ibuf[3], 1), view3(fbuf, ibuf[4], k, d, d),
+            view3(fbuf, ibuf[5], k, d, d), view2(fbuf, ibuf[6], k, d), view1(ibuf, ibuf[7], k),
+            view1(fbuf, ibuf[8], d), view2(fbuf, ibuf[9], d, d))
 
 
 @njit(cache=True)
@@ -201,15 +339,8 @@ class LinUCB(LinearAgent):
     ``A_a⁻¹`` is maintained by Sherman–Morrison (as ``A⁻¹ − w wᵀ``, which keeps it exactly
     symmetric) and recomputed from ``A_a`` by a Cholesky factorisation every ``refactor_every``
     updates of that option, or at once if the update's denominator is not positive
-    (ALGORITHMS.md Part B §1b (A)). The kernels never allocate (the Cholesky factor is built in a
-    (d, d) scratch array of the state).
-
-    A decision scores exactly (O(d²) each) only the options whose O(d) upper bound
-    ``θ_aᵀx + α·‖x‖·sqrt(λmax(A_a⁻¹))`` reaches the best index found so far, and the update reuses
-    that decision's ``A_a⁻¹x``: the same decisions and the same state as scoring every option, at
-    O(K d + d²) per decision once the options are told apart (about 1.0–1.3 exact scores per decision
-    on isotropic contexts, up to K when the features' scales differ by orders of magnitude and the
-    options' rewards are alike). Per update O(d²) amortised. Details in :mod:`._linucb_kernels`.
+    (ALGORITHMS.md Part B §1b (A)). Per decision O(K d²); per update O(d²) amortised; the kernels
+    never allocate (the Cholesky factor is built in a (d, d) scratch array of the state).
 
     Feedback: every option whose reward is observed is updated (see :mod:`.linucb`).
 
@@ -265,23 +396,17 @@ class LinUCB(LinearAgent):
         check_integer("refactor_every", self.refactor_every, 1)
 
     def _init_state(self) -> tuple:
-        """The kernels' state tuple (layout in :mod:`._linucb_kernels`)."""
-        return linucb_state(self.alpha, self.ridge, self.refactor_every, self.n_actions, self.n_features)
+        """``(fcfg, icfg, A, Ainv, b, since, work, chol)``; ``work`` (d,) and ``chol`` (d, d) are scratch."""
+        fcfg = np.array([self.alpha, self.ridge], dtype=np.float64)
+        icfg = np.array([self.refactor_every], dtype=np.int64)
+        A, Ainv, b, _, since, work = ridge_state(self.n_actions, self.n_features, float(self.ridge))
+        return fcfg, icfg, A, Ainv, b, since, work, np.zeros((self.n_features, self.n_features))
 
     def _set_state_arrays(self, arrays) -> None:
-        # checkpoints written before the selection bound joined the state hold the first 8 arrays
-        # (before the Cholesky scratch, 7): the derived arrays are recomputed from A⁻¹ and b, the
-        # scratch ones start empty, so the agent continues exactly as the saved one would have
-        n = len(arrays)
-        if n in (7, 8):
-            for i, ref in enumerate(self._init_state()[:n]):
-                a = arrays.get(f"s{i}")
-                if a is None or a.shape != ref.shape or a.dtype != ref.dtype:
-                    raise ConfigError(
-                        f"checkpoint state array s{i}: expected {ref.dtype}{list(ref.shape)}, "
-                        f"got {None if a is None else f'{a.dtype}{list(a.shape)}'}")
-            full = linucb_upgrade([arrays[f"s{i}"] for i in range(n)], self.n_actions, self.n_features)
-            arrays = {f"s{i}": a for i, a in enumerate(full)}
+        # checkpoints written before the Cholesky scratch ``chol`` joined the state hold seven arrays;
+        # the scratch is overwritten before it is read, so zeros restore them exactly
+        if len(arrays) == 7 and "s7" not in arrays:
+            arrays = {**arrays, "s7": np.zeros((self.n_features, self.n_features))}
         super()._set_state_arrays(arrays)
 
     @property
