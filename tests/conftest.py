@@ -27,3 +27,12 @@ def load_script(relpath: str):
 def script_module():
     """:func:`load_script`, as a fixture: ``script_module("benchmarks/cascade_rl.py")``."""
     return load_script
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sb3_logs_in_tmp(tmp_path_factory):
+    """Stable-Baselines3 creates a log folder per model (``$SB3_LOGDIR``, else ``/tmp/SB3-<time>``),
+    even with logging off: keep those under pytest's temporary directory."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SB3_LOGDIR", str(tmp_path_factory.mktemp("sb3")))
+        yield
