@@ -3,7 +3,8 @@
 One synthetic linear contextual bandit stream (d = 16 unit-norm features, K = 4 options, Bernoulli
 rewards with mean 0.5 + 0.5·θ_aᵀx) is played by
 
-* ``ours-fused``   LinUCB's numba kernels driven by one compiled loop (as ``sim.simulate`` runs them);
+* ``ours-fused``   LinUCB's numba kernels driven by one compiled loop (as ``sim.simulate`` runs them;
+                   at d = 16, K = 4 ``selection="auto"`` takes the pruned kernel pair);
 * ``ours-step``    ``agent.act(x)`` + ``agent.update(x, a, r)`` from a Python loop;
 * ``numba-inline`` the machine-speed reference: a hand-inlined numba LinUCB, the kind of
                    implementation of ANCHORS.md's row "numba LinUCB, whole loop in one compiled call"

@@ -59,7 +59,7 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["Agent", "AgentKernels", "make_rng", "pack_state"]
+__all__ = ["Agent", "AgentKernels", "check_state_array", "make_rng", "pack_state"]
 
 _FORMAT = "idnbandit-agent"
 
@@ -127,6 +127,13 @@ def pack_state(state: tuple, header: tuple[int, ...] = ()) -> tuple[np.ndarray, 
         views.append(v)
     return fbuf, ibuf, tuple(views)
 
+
+
+def check_state_array(name: str, a, ref: np.ndarray) -> None:
+    """Raise ConfigError naming the checkpoint array ``name`` unless ``a`` has ``ref``'s shape and dtype."""
+    if a is None or a.shape != ref.shape or a.dtype != ref.dtype:
+        raise ConfigError(f"checkpoint state array {name}: expected {ref.dtype}{list(ref.shape)}, "
+                          f"got {None if a is None else f'{a.dtype}{list(a.shape)}'}")
 
 class AgentKernels(NamedTuple):
     """What :meth:`Agent.kernels` returns for the fused path."""
@@ -287,11 +294,7 @@ class Agent:
         state = []
         for i, ref in enumerate(fresh):
             a = arrays.get(f"s{i}")
-            if a is None or a.shape != ref.shape or a.dtype != ref.dtype:
-                raise ConfigError(
-                    f"checkpoint state array s{i}: expected {ref.dtype}{list(ref.shape)}, "
-                    f"got {None if a is None else f'{a.dtype}{list(a.shape)}'}"
-                )
+            check_state_array(f"s{i}", a, ref)
             state.append(np.array(a, copy=True))
         self._state = tuple(state)
 

@@ -30,6 +30,18 @@ AGENT_OVERRIDES: dict[str, dict] = {
 }
 
 
+# Test-only names for agents built with a setting that switches their implementation; the conformance
+# tests run them like registered agents: name -> (registered name, constructor parameters).
+VARIANTS: dict[str, tuple[str, dict]] = {
+    "linucb[pruned]": ("linucb", {"selection": "pruned"}),  # the pruned kernel pair at a size "auto" keeps plain
+}
+
+
+def registry_name(name: str) -> str:
+    """The registered name behind a test name (itself, or a :data:`VARIANTS` entry's)."""
+    return VARIANTS[name][0] if name in VARIANTS else name
+
+
 def saveable(name: str) -> bool:
     return AGENT_OVERRIDES.get(name, {}).get("saveable", True)
 
@@ -37,18 +49,20 @@ def saveable(name: str) -> bool:
 def agent_config(name: str) -> tuple[int, int, dict]:
     """(n_actions, n_features, params) used to build ``name`` in the shared tests."""
     o = AGENT_OVERRIDES.get(name, {})
-    return o.get("n_actions", N_ACTIONS), o.get("n_features", N_FEATURES), dict(o.get("params", {}))
+    params = {**VARIANTS[name][1]} if name in VARIANTS else {}
+    params.update(o.get("params", {}))
+    return o.get("n_actions", N_ACTIONS), o.get("n_features", N_FEATURES), params
 
 
 def build_agent(name: str, seed=0):
     """Build the registered agent ``name`` with its test configuration."""
     k, d, params = agent_config(name)
-    extra = getattr(agent_entry(name).cls, "requires", None)  # e.g. "torch": skip when it is missing
+    extra = getattr(agent_entry(registry_name(name)).cls, "requires", None)  # e.g. "torch": skip when missing
     if extra:
         mod = pytest.importorskip(extra)
         if extra == "torch":
             mod.set_num_threads(1)  # tiny test networks: intra-op threads only add overhead (and contention)
-    return make_agent(name, k, d, seed=seed, **params)
+    return make_agent(registry_name(name), k, d, seed=seed, **params)
 
 
 def needs_counterfactuals(agent) -> bool:
@@ -94,7 +108,7 @@ def play(agent, xs, rewards, mode, learn: bool = True) -> list[int]:
     return actions
 
 
-ALL_AGENTS = sorted(agent_names())
+ALL_AGENTS = sorted(agent_names()) + sorted(VARIANTS)
 
 
 @pytest.fixture(params=ALL_AGENTS)
@@ -104,5 +118,5 @@ def agent_name(request) -> str:
 
 @pytest.fixture
 def agent_cls(agent_name):
-    return agent_entry(agent_name).cls
+    return agent_entry(registry_name(agent_name)).cls
 

@@ -22,6 +22,7 @@ from conftest import (
     make_stream,
     needs_counterfactuals,
     play,
+    registry_name,
     saveable,
 )
 
@@ -147,10 +148,10 @@ def _numeric_hyperparameters(cls) -> list[tuple[str, object]]:
 def test_bad_hyperparameters_name_the_parameter(agent_name, agent_cls):
     k, d, params = agent_config(agent_name)
     with pytest.raises(ConfigError, match="n_actions"):
-        agent_cls(n_actions=0, n_features=d, **{**agent_entry(agent_name).params, **params})
+        agent_cls(n_actions=0, n_features=d, **{**agent_entry(registry_name(agent_name)).params, **params})
     with pytest.raises(ConfigError, match="n_features"):
-        agent_cls(n_actions=k, n_features=0, **{**agent_entry(agent_name).params, **params})
-    base = {**agent_entry(agent_name).params, **params}
+        agent_cls(n_actions=k, n_features=0, **{**agent_entry(registry_name(agent_name)).params, **params})
+    base = {**agent_entry(registry_name(agent_name)).params, **params}
     for pname, _default in _numeric_hyperparameters(agent_cls):
         for bad in (math.nan, math.inf, "x"):
             with pytest.raises(ConfigError, match=pname):
