@@ -456,13 +456,11 @@ class LinUCB(LinearAgent):
         return self.selection == "pruned"
 
     def _bind_kernels(self) -> None:
-        # instance attributes shadow the class's (plain) kernel pair; never pickled (__getstate__)
+        # the pruned pair as instance attributes shadowing the class's plain pair; never pickled
+        # (__getstate__), bound again on unpickling
         if self.pruned:
             self._select_kernel, self._update_kernel = linucb_pruned_select, linucb_pruned_update
             self._step_select, self._step_update = linucb_pruned_step_select, linucb_pruned_step_update
-        else:
-            for name in _KERNEL_ATTRS:
-                self.__dict__.pop(name, None)
 
     def __getstate__(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k not in _KERNEL_ATTRS}

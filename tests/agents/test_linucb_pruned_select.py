@@ -9,7 +9,9 @@ decision's A⁻¹x to the one that recomputes it, bit for bit; and the pruned pa
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 from functools import partial
 
 import numpy as np
@@ -292,9 +294,6 @@ def test_a_checkpoint_with_a_wrong_array_names_it(tmp_path):
 
 
 def test_copies_keep_the_pair():
-    import copy
-    import pickle
-
     agent = _LinUCB(4, 16, seed=0)
     x = np.linspace(-1.0, 1.0, 16)
     agent.update(x, 2, 1.0)
