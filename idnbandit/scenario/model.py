@@ -203,6 +203,8 @@ class Workload:
     replay_file: str | None = None  # one timestamp (seconds) per line, non-decreasing
     background: tuple[Background, ...] = ()
     timeout_ms: float = 10_000.0  # a client gives up after this long (e.g. its request crossed a link in outage)
+    cancel_on_timeout: bool = False  # drop a timed-out request's stages that have not started (default: servers
+    # do not know the client gave up and finish the work)
 
     def __post_init__(self):
         object.__setattr__(self, "origins", tuple(self.origins))
@@ -233,6 +235,8 @@ class Workload:
             raise ConfigError("workload.replay_file: missing; process = 'replay' needs a timestamp file")
         object.__setattr__(self, "background", tuple(self.background))
         _positive("workload.timeout_ms", self.timeout_ms)
+        if not isinstance(self.cancel_on_timeout, bool):
+            raise ConfigError(f"workload.cancel_on_timeout: {self.cancel_on_timeout!r} is not true/false")
 
 
 @dataclass(frozen=True)

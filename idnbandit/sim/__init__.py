@@ -1,4 +1,4 @@
-"""The IDN simulator: exact FIFO queues and links, workloads, feedback modes, fused numba loop.
+"""The IDN simulator: one exact event core (FIFO in arrival order, causal feedback), workloads, fused loop.
 
 Public API: :func:`simulate` (whole runs, returns :class:`RunResult`), :class:`Engine` (one request
 at a time, for the Gymnasium environments), :func:`compile_scenario` and the context helpers
@@ -6,14 +6,15 @@ at a time, for the Gymnasium environments), :func:`compile_scenario` and the con
 """
 
 from .compiled import Compiled, compile_scenario, context_names, n_features, n_options
-from .engine import Engine, Outcome
+from .engine import Completion, Engine, Outcome
+from .loop import simulate
 from .multihop import SCOPES, MultiHopLayout, multihop_layout
 from .result import RunResult
-from .run import simulate
 from .workload import RequestStream
 
 __all__ = [
     "Compiled",
+    "Completion",
     "Engine",
     "MultiHopLayout",
     "Outcome",

@@ -34,7 +34,7 @@ from ..traces.features import feature_matrix, fit_temperature
 from ..traces.trace import Trace
 
 __all__ = ["Compiled", "compile_scenario", "n_options", "n_features", "context_names",
-           "FEEDBACK_CODES", "FAULT_CODES"]
+           "FEEDBACK_CODES", "FAULT_CODES", "check_seed", "resolve_inputs"]
 
 FEEDBACK_CODES = {FeedbackMode.FULL: 0, FeedbackMode.BANDIT: 1, FeedbackMode.LABEL_ON_FORWARD: 2,
                   FeedbackMode.PROXY: 3}
@@ -52,7 +52,7 @@ PRED, CORRECT = range(2)  # predc
 FAULT_KIND, FAULT_TARGET = range(2)  # fault_i
 FAULT_START, FAULT_END, FAULT_FACTOR = range(3)  # fault_f
 P_W_ACC, P_W_LAT, P_W_COST, P_DEADLINE_S, P_TIMEOUT_S, P_FB_MODE, P_DELAY_REQUESTS, P_DELAY_S, P_USE_CONF, \
-    P_USE_LOAD, P_N_FEATURES = range(11)  # par
+    P_USE_LOAD, P_N_FEATURES, P_CANCEL = range(12)  # par
 
 
 class Compiled(NamedTuple):
@@ -75,7 +75,7 @@ class Compiled(NamedTuple):
     fault_i: np.ndarray  # (F, 2) int64 FAULT_KIND (FAULT_CODES), FAULT_TARGET node (its uplink for link faults)
     fault_f: np.ndarray  # (F, 3) float64 FAULT_START, FAULT_END (s), FAULT_FACTOR
     bg_nodes: np.ndarray  # (B,) int64 nodes with background load
-    par: np.ndarray  # (11,) float64 the scalars below, for kernels (P_* indices)
+    par: np.ndarray  # (12,) float64 the scalars below, for kernels (P_* indices)
     w_acc: float
     w_lat: float  # per second of latency
     w_cost: float
@@ -87,6 +87,7 @@ class Compiled(NamedTuple):
     use_conf: bool
     use_load: bool
     n_features: int
+    cancel: bool
 
     @property
     def n_options(self) -> int:
@@ -247,6 +248,7 @@ def compile_scenario(scenario: Scenario, trace: Trace) -> Compiled:
         use_conf=bool(scenario.context.confidence),
         use_load=bool(scenario.context.load),
         n_features=n_features(scenario),
+        cancel=bool(scenario.workload.cancel_on_timeout),
     )
     return Compiled(
         node_f=np.ascontiguousarray(node_f),
@@ -264,3 +266,27 @@ def compile_scenario(scenario: Scenario, trace: Trace) -> Compiled:
         par=np.array([float(v) for v in scal.values()], dtype=np.float64),
         **scal,
     )
+
+
+def check_seed(seed, default: int) -> int:
+    """``seed`` as a non-negative int (``default`` when None), else :class:`ConfigError`."""
+    if seed is None:
+        return int(default)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed: {seed!r} is not allowed; use a non-negative integer or None (scenario seed)")
+    return int(seed)
+
+
+def resolve_inputs(scenario, trace) -> tuple[Scenario, Trace, Compiled]:
+    """Load ``scenario`` if it is a name or path, resolve its trace if not given, compile both."""
+    if isinstance(scenario, (str, bytes)) or hasattr(scenario, "__fspath__"):
+        from ..scenario import io as scenario_io  # lazily: scenario loading lives above the dataclasses
+
+        scenario = scenario_io.load_scenario(scenario)
+    if not isinstance(scenario, Scenario):
+        raise ConfigError(f"scenario: expected a Scenario, a built-in name or a path, got {type(scenario).__name__}")
+    if trace is None:
+        from ..scenario import io as scenario_io
+
+        trace = scenario_io.resolve_trace(scenario)
+    return scenario, trace, compile_scenario(scenario, trace)

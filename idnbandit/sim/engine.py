@@ -1,26 +1,20 @@
 """Step-level simulator API (for the Gymnasium environments and hand-written loops).
 
-:class:`Engine` runs the same numba kernels as the fused loop of :func:`idnbandit.sim.simulate`, one
-request at a time::
+:class:`Engine` drives the same event core as :func:`idnbandit.sim.simulate`, one decision at a
+time::
 
     eng = Engine(scenario, seed=0)
-    x = eng.next_request()              # advance to the next arrival; its context
-    cf = eng.counterfactual_rewards()   # (K,) reward of every option, from the current queues
-    out, r, rs = eng.apply(k)           # serve it with option k: true Outcome + observed feedback
+    x = eng.next_request()              # run events up to the next arrival; its context
+    cf = eng.counterfactual_rewards()   # (K,) decision-time estimate of every option
+    g = eng.apply(k)                    # send it with option k (returns its request number)
+    done = eng.completed()              # requests finalised since the last call (outcome + feedback)
 
-:meth:`Engine.peek` gives the counterfactual :class:`Outcome` of any option without changing the
-queues, and :meth:`Engine.options_at_hop` lists the options hosted at the h-th node of the current
-request's path (0 = the origin), so a cascade environment can walk up the path hop by hop and commit
-with :meth:`Engine.apply` where it stops. Feedback returned by :meth:`apply` is immediate (delays
-are applied by :func:`~idnbandit.sim.simulate`'s loops only).
-
-Packs (for fused step kernels)
-------------------------------
-An engine keeps all its arrays in four flat buffers, ``packs = (CF, CI, SF, SI)``, laid out and read
-by :mod:`idnbandit.sim.packed`, so one kernel call can serve a request and move on to the next.
-Requests come in blocks of ``BLOCK`` and background jobs through a window per node; both hold
-exactly the values of :class:`~idnbandit.sim.workload.RequestStream` and
-:class:`~idnbandit.sim.workload.BackgroundSource` (same seed, same run), only buffered differently.
+A request's outcome is known only when its response reaches the client (or the client's timeout
+fires), which is usually after later requests have arrived: :meth:`Engine.next_request` runs every
+event up to the next arrival in exact time order, and the requests that completed meanwhile are
+returned by :meth:`Engine.completed` (each with the feedback the scenario's mode reveals; the
+scenario's extra feedback delay is applied by :func:`~idnbandit.sim.simulate` only).
+:meth:`Engine.drain` lets every request in flight finish without new arrivals (end of an episode).
 """
 
 from __future__ import annotations
@@ -30,16 +24,13 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import ConfigError
-from ..scenario.model import ArrivalProcess, Scenario, Tier
+from ..scenario.model import Scenario, Tier
 from ..traces.trace import Trace
-from .compiled import (
-    NODE_LO,
-    OPT_NODE,
-    Compiled,
-    compile_scenario,
-    context_names,
-)
-from .kernels import (
+from .compiled import NODE_LO, OPT_NODE, Compiled, check_seed, context_names, resolve_inputs
+from .core import C_DECIDE, C_DONE, PEND_ORIGIN
+from .loop import Driver, decide, run_to_decision
+from .metrics import S_COUNT, S_REWARD
+from .stages import (
     OUT_ANSWER,
     OUT_COMPUTE,
     OUT_CORRECT,
@@ -51,32 +42,32 @@ from .kernels import (
     OUT_QUEUE,
     OUT_REWARD,
     OUT_TIMEOUT,
-    Scratch,
-    SimState,
-    new_scratch,
-    new_state,
 )
-from .packed import (
-    BG_WINDOW,
-    BLOCK,
-    HDR_W,
-    M_APPLIED,
-    M_DECISIONS,
-    M_LEN,
-    M_ORIGIN,
-    M_POS,
-    M_SAMPLE,
-    M_T,
-    _fill,
-    _layout,
-    pack_advance,
-    pack_commit,
+from .state import (
+    M_G_NEXT,
+    M_LIMIT,
+    M_PEND_KIND,
+    M_PEND_SLOT,
+    R_FB,
+    R_FEEDBACK_R,
+    R_G,
+    R_OPTION,
+    R_ORIGIN,
+    R_OUT,
+    R_SAMPLE,
+    R_T_COMPLETE,
+    R_T_DECISION,
+    RQ_O,
+    RQ_S,
+    static_packs,
 )
-from .workload import _BG_BLOCK, CHUNK, BackgroundSource, RequestStream
+from .workload import RequestBlocks
 
-__all__ = ["Engine", "Outcome", "resolve_inputs", "check_seed", "outcome_from_row"]
+__all__ = ["Engine", "Outcome", "Completion", "outcome_from_row", "completions_from_records", "NO_LIMIT"]
 
 _TIERS = list(Tier)
+NO_LIMIT = 1 << 62  # an engine decides requests until told to drain
+KEEP_COMPLETED = 1 << 16  # completions kept for completed() (about; the oldest are dropped)
 
 
 class Outcome(NamedTuple):
@@ -97,27 +88,19 @@ class Outcome(NamedTuple):
     reward: float
 
 
-def check_seed(seed, default: int) -> int:
-    if seed is None:
-        return int(default)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed: {seed!r} is not allowed; use a non-negative integer or None (scenario seed)")
-    return int(seed)
+class Completion(NamedTuple):
+    """A finalised request: its outcome and what the deciding node observed about it."""
 
-
-def resolve_inputs(scenario, trace) -> tuple[Scenario, Trace, Compiled]:
-    """Load ``scenario`` if it is a name or path, resolve its trace if not given, compile both."""
-    if isinstance(scenario, (str, bytes)) or hasattr(scenario, "__fspath__"):
-        from ..scenario import io as scenario_io  # lazily: scenario loading lives above the dataclasses
-
-        scenario = scenario_io.load_scenario(scenario)
-    if not isinstance(scenario, Scenario):
-        raise ConfigError(f"scenario: expected a Scenario, a built-in name or a path, got {type(scenario).__name__}")
-    if trace is None:
-        from ..scenario import io as scenario_io
-
-        trace = scenario_io.resolve_trace(scenario)
-    return scenario, trace, compile_scenario(scenario, trace)
+    request: int  # request number (order of arrival)
+    origin: int
+    sample: int
+    option: int
+    decided_s: float  # simulated time of the decision
+    completed_s: float  # response (or timeout) time
+    outcome: Outcome
+    feedback_reward: float  # observed reward of the option (NaN when the mode reveals nothing)
+    feedback_rewards: np.ndarray  # (K,) observed rewards, NaN where not observed
+    estimates: np.ndarray  # (K,) decision-time counterfactual estimates of every option's reward
 
 
 def outcome_from_row(scenario: Scenario, option: int, row: np.ndarray) -> Outcome:
@@ -128,51 +111,19 @@ def outcome_from_row(scenario: Scenario, option: int, row: np.ndarray) -> Outcom
                    float(row[OUT_COST]), float(row[OUT_REWARD]))
 
 
-class _RequestBlocks:
-    """:class:`RequestStream`'s requests in blocks of ``BLOCK``; Poisson streams are drawn lazily
-    (numpy's exponential and bounded-integer draws and ``cumsum`` are sequential, so drawing a chunk
-    in pieces gives the same values), other processes chunk by chunk."""
-
-    def __init__(self, scenario: Scenario, n_samples: int, seed: int, first: int = 64):
-        self.first = first
-        w = scenario.workload
-        self.lazy = w.process is ArrivalProcess.POISSON
-        self.left = 0  # requests left in the current chunk
-        if not self.lazy:
-            self.rs = RequestStream(scenario, n_samples, seed)
-            return
-        # RequestStream's Poisson generators only: child i of SeedSequence(seed).spawn(5) is
-        # SeedSequence(seed, spawn_key=(i,)) (children 0, 1, 2: arrivals, origins, samples)
-        self.rs = self
-        self._g_arr, self._g_org, self._g_smp = (np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(i,)))
-                                                 for i in range(3))
-        self.n_origins, self.n_samples = len(w.origins), int(n_samples)
-        self._lmax = w.rate_per_s * self.n_origins
-        self._t = 0.0
-
-    def next_block(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        rs = self.rs
-        if self.left == 0:
-            self.left, self.i, self.acc, self.base = CHUNK, 0, 0.0, rs._t
-            self.chunk = None if self.lazy else rs.next_chunk()
-        # lazy blocks grow first, 2 first, ... BLOCK: short episodes draw little
-        b = min(BLOCK if not self.lazy else min(BLOCK, max(self.first, 2 * self.i)), self.left)
-        self.left -= b
-        if not self.lazy:
-            self.i += b
-            return tuple(a[self.i - b:self.i] for a in self.chunk)
-        self.i += b
-        c = np.cumsum(np.concatenate(([self.acc], rs._g_arr.exponential(1.0 / rs._lmax, b))))[1:]
-        self.acc = float(c[-1])
-        t = self.base + c
-        if self.left == 0:
-            rs._t = float(t[-1])
-        return (t, rs._g_org.integers(0, rs.n_origins, b, dtype=np.int64),
-                rs._g_smp.integers(0, rs.n_samples, b, dtype=np.int64))
+def completions_from_records(scenario: Scenario, rec: np.ndarray, k: int) -> list[Completion]:
+    """:class:`Completion` tuples of record rows (:mod:`idnbandit.sim.state` layout, ``k`` options)."""
+    out = []
+    for row in rec:
+        opt = int(row[R_OPTION])
+        out.append(Completion(int(row[R_G]), int(row[R_ORIGIN]), int(row[R_SAMPLE]), opt, float(row[R_T_DECISION]),
+                              float(row[R_T_COMPLETE]), outcome_from_row(scenario, opt, row[R_OUT:]),
+                              float(row[R_FEEDBACK_R]), row[R_FB:R_FB + k].copy(), row[R_FB + k:R_FB + 2 * k].copy()))
+    return out
 
 
 class Engine:
-    """One simulated IDN, advanced request by request.
+    """One simulated IDN, advanced decision by decision (the same event core as :func:`simulate`).
 
     Parameters
     ----------
@@ -188,193 +139,138 @@ class Engine:
         self._setup(*resolve_inputs(scenario, trace), None)
         self.reset(seed)
 
-    def _setup(self, scenario: Scenario, trace: Trace, compiled: Compiled, packs) -> None:
+    def _setup(self, scenario: Scenario, trace: Trace, compiled: Compiled, static) -> None:
         self.scenario, self.trace, self.compiled = scenario, trace, compiled
         self.n_options = compiled.n_options
         self.n_features = int(compiled.n_features)
         self.context_names = context_names(scenario)
-        self.first_block = 64  # requests drawn at once after a reset (doubling up to BLOCK; long runs: BLOCK)
-        bg = BackgroundSource(scenario, scenario.seed)  # validates; rate, mean service, deterministic? per node
-        self._bg_nodes = {n: v[1:] for n, v in bg.nodes.items()}
-        if packs is None:
-            c = compiled
-            hdr = np.zeros(10 * HDR_W, np.int64)
-            fa, ia = [c.node_f, c.opt_f, c.feat, c.fault_f, c.par], [c.node_i, c.opt_i, c.predc, c.fault_i, c.bg_nodes]
-            cf, ci = np.zeros(_layout(hdr, 0, fa, 0)), np.zeros(_layout(hdr, 5, ia, hdr.size), np.int64)
-            ci[:hdr.size] = hdr
-            _fill(cf, hdr, 0, fa), _fill(ci, hdr, 5, ia)
-            packs = (cf, ci)
-        self._CF, self._CI = packs
+        self.first_block = 64  # requests drawn at once after a reset (doubling up to BLOCK)
+        if static is None:
+            static = static_packs(compiled, np.zeros((1, 1, 5), np.int64), np.zeros((1, 2), np.int64),
+                                  np.zeros(3, np.int64))
+        self._static = static
+        self._CF, self._CI = static
 
     def clone(self, seed: int | None = None) -> Engine:
         """A new engine on the same compiled scenario and trace (nothing recompiled), reset to ``seed``."""
         new = object.__new__(Engine)
-        new._setup(self.scenario, self.trace, self.compiled, (self._CF, self._CI))
+        new._setup(self.scenario, self.trace, self.compiled, self._static)
         return new.reset(seed)
 
-    def pack_sizes(self) -> tuple[int, int]:
-        """Entries the state packs SF and SI need now."""
-        hdr = np.zeros(16 * HDR_W, np.int64)
-        st, sc, blk = self._st, self._sc, self._blk
-        return (_layout(hdr, 0, [blk[1], *st[:2], st.bg_horizon, *sc[:3], *sc[4:], blk[0], st.bg_arr, st.bg_svc], 0),
-                _layout(hdr, 12, [blk[4], st.bg_i, blk[2], blk[3]], hdr.size))
-
-    def move_state(self, sf: np.ndarray, si: np.ndarray) -> None:
-        """Keep the state in the given buffers (float64, int64; at least :meth:`pack_sizes` long), e.g.
-        rows of 2-d arrays holding many engines; later resets reuse them while they are large enough.
-
-        Raises
-        ------
-        ConfigError
-            If a buffer is too short.
-        """
-        self._bind(self._st, self._sc, [a.copy() for a in self._blk], (sf, si))
+    def reset(self, seed: int | None = None) -> Engine:
+        """Idle network, nothing in flight, a fresh request stream from ``seed`` (None: the scenario seed)."""
+        self.seed = check_seed(seed, self.scenario.seed)
+        c = self.compiled
+        src = RequestBlocks(self.scenario, c.feat.shape[1], self.seed, self.first_block)
+        self.driver = Driver(c, self.scenario, self.seed, 1, n_actions=self.n_options, n_features=self.n_features,
+                             curve_points=1, record=True, static=self._static, requests=src.next_block,
+                             limit=NO_LIMIT, delivery_log=False, keep_records=KEEP_COMPLETED)
+        self._pending = False
+        return self
 
     @property
     def packs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """``(CF, CI, SF, SI)``, the flat buffers of the compiled scenario and the state (module docstring).
+        """``(CF, CI, SF, SI)``: the compiled scenario and the state (:mod:`idnbandit.sim.state`).
 
-        SF/SI are replaced when a background window grows: fetch them again after a Python-side call.
+        SF/SI are replaced when a structure grows: fetch them again after a Python-side call.
         """
-        return self._CF, self._CI, self._SF, self._SI
-
-    def reset(self, seed: int | None = None) -> Engine:
-        """Idle queues and a fresh request stream from ``seed`` (None: the scenario seed)."""
-        self.seed = check_seed(seed, self.scenario.seed)
-        c = self.compiled
-        self._src = _RequestBlocks(self.scenario, c.feat.shape[1], self.seed, self.first_block)
-        # per background node: generator, rate, mean service, deterministic?, block arrivals, services, next
-        # index; the generator of node n is BackgroundSource's, SeedSequence(seed).spawn(5)[3].spawn(Nn)[n]
-        self._bgq = {n: [np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(3, n))), *v,
-                         np.zeros(0), np.zeros(0), 0] for n, v in self._bg_nodes.items()}
-        self._bg_last = dict.fromkeys(self._bg_nodes, 0.0)
-        mi = np.zeros(6, np.int64)
-        mi[M_APPLIED] = 1
-        blk = [np.zeros(BLOCK), np.zeros(1), np.zeros(BLOCK, np.int64), np.zeros(BLOCK, np.int64), mi]
-        self._bind(new_state(c, BG_WINDOW), new_scratch(c), blk)
-        return self
-
-    def _bind(self, st: SimState, sc: Scratch, blk: list[np.ndarray], buffers=None) -> None:
-        """Copy the state into the SF/SI packs (``buffers``, else the current ones when the layout is
-        unchanged, else new ones) and re-point every state array to views of them."""
-        hdr = np.zeros(16 * HDR_W, np.int64)
-        fa = [blk[1], st.server_free, st.link_free, st.bg_horizon, sc.x, sc.cf, sc.cf_out, sc.fb_rs, sc.servers, blk[0],
-              st.bg_arr, st.bg_svc]
-        ia = [blk[4], st.bg_i, blk[2], blk[3]]
-        nf, ni = _layout(hdr, 0, fa, 0), _layout(hdr, 12, ia, hdr.size)
-        if buffers is None:
-            old = getattr(self, "_SI", None)
-            if old is not None and old.shape[0] >= ni and self._SF.shape[0] >= nf \
-                    and np.array_equal(old[:hdr.size], hdr):
-                buffers = self._SF, self._SI
-            else:
-                buffers = np.zeros(nf), np.zeros(ni, np.int64)
-        elif buffers[0].shape[0] < nf or buffers[1].shape[0] < ni:
-            raise ConfigError(f"buffers: need at least ({nf}, {ni}) entries, got "
-                              f"({buffers[0].shape[0]}, {buffers[1].shape[0]})")
-        self._SF, self._SI = buffers
-        self._SI[:hdr.size] = hdr
-        mf, server_free, link_free, bg_horizon, x, cf, cf_out, fb_rs, tmp, blk_t, bg_arr, bg_svc = \
-            _fill(self._SF, hdr, 0, fa)
-        mi, bg_i, blk_o, blk_s = _fill(self._SI, hdr, 12, ia)
-        self._st = SimState(server_free, link_free, bg_arr, bg_svc, bg_i, bg_horizon)
-        self._sc = Scratch(x, cf, cf_out, cf_out[cf_out.shape[0] - 1], fb_rs, tmp)
-        self._blk = [blk_t, mf, blk_o, blk_s, mi]
-        self._mi, self._mf = mi, mf
+        return self.driver.packs
 
     # ------------------------------------------------------------------ request flow
+    def run_until_decision(self) -> None:
+        """Process events until the next decision is pending (refills, growth and feedback
+        deliveries handled here)."""
+        drv = self.driver
+        while True:
+            code = run_to_decision(*drv.packs)
+            if code == C_DECIDE:
+                self._pending = True
+                return
+            if code == C_DONE:  # pragma: no cover - the engine's limit is never reached while deciding
+                raise RuntimeError("the engine has no request to decide")
+            drv.serve(code)
+
     def next_request(self) -> np.ndarray:
-        """Advance to the next arrival; return its (n_features,) context (a copy).
+        """Run events up to the next arrival; return its (n_features,) context (a copy).
 
         Raises
         ------
         ConfigError
-            If the previous request was not served with :meth:`apply`.
+            If the pending request was not sent with :meth:`apply`.
         """
-        if not self._mi[M_APPLIED]:
+        if self._pending:
             raise ConfigError("next_request: the current request was not served; call apply(option) first")
-        self.advance()
-        return self._sc.x.copy()
+        self.run_until_decision()
+        rs = self.driver.rs
+        return rs.a["rq_x"][int(rs.imisc[M_PEND_SLOT]), 0].copy()
 
-    def advance(self) -> None:
-        """:meth:`next_request` without the check and the copy (refills blocks and windows as needed)."""
-        while not pack_advance(self._CF, self._CI, self._SF, self._SI):
-            mi = self._mi
-            if mi[M_POS] >= mi[M_LEN]:
-                t, o, s = self._src.next_block()
-                n = t.shape[0]
-                self._blk[0][:n], self._blk[2][:n], self._blk[3][:n] = t, o, s
-                mi[M_POS], mi[M_LEN] = 0, n
-            else:
-                self._top_up(float(self._blk[0][mi[M_POS]]) + self.compiled.timeout_s)
+    def apply(self, option: int) -> int:
+        """Send the pending request with ``option``; returns its request number.
 
-    def _top_up(self, until: float) -> None:
-        """Refill the background window of every node whose horizon is before ``until`` (grow if needed)."""
-        st = self._st
-        cap = st.bg_arr.shape[1]
-        short = False
-        for n, q in self._bgq.items():
-            if st.bg_horizon[n] >= until:
-                continue
-            p, ln = int(st.bg_i[n, 0]), int(st.bg_i[n, 1])
-            pos = ln - p
-            st.bg_arr[n, :pos] = st.bg_arr[n, p:ln].copy()
-            st.bg_svc[n, :pos] = st.bg_svc[n, p:ln].copy()
-            horizon = float(st.bg_horizon[n])
-            while pos < cap:
-                g, rate, mean_s, det, arr, svc, i = q
-                if i == arr.shape[0]:  # a new block, drawn exactly as BackgroundSource.top_up does
-                    gaps = g.exponential(1.0 / rate, _BG_BLOCK)
-                    svc = np.full(_BG_BLOCK, mean_s) if det else g.exponential(mean_s, _BG_BLOCK)
-                    arr = self._bg_last[n] + np.cumsum(gaps)
-                    self._bg_last[n] = float(arr[-1])
-                    q[4], q[5], i = arr, svc, 0
-                j = min(arr.shape[0], i + cap - pos)
-                st.bg_arr[n, pos:pos + j - i] = arr[i:j]
-                st.bg_svc[n, pos:pos + j - i] = svc[i:j]
-                pos += j - i
-                horizon = float(arr[j - 1])
-                q[6] = j
-            st.bg_i[n, 0], st.bg_i[n, 1] = 0, pos
-            st.bg_horizon[n] = horizon
-            short |= horizon < until
-        if short:  # the window cannot hold the jobs up to the horizon: double it
-            arr2, svc2 = np.zeros((st.bg_arr.shape[0], 2 * cap)), np.zeros((st.bg_arr.shape[0], 2 * cap))
-            arr2[:, :cap], svc2[:, :cap] = st.bg_arr, st.bg_svc
-            self._bind(st._replace(bg_arr=arr2, bg_svc=svc2), self._sc, self._blk)
-            self._top_up(until)
-
-    def _need_request(self, where: str):
-        if self._mi[M_APPLIED]:
-            raise ConfigError(f"{where}: no pending request; call next_request() first")
-
-    def counterfactual_rewards(self) -> np.ndarray:
-        """(K,) reward each option would get for the pending request, from the current queues."""
-        self._need_request("counterfactual_rewards")
-        return self._sc.cf.copy()
-
-    def peek(self, option: int) -> Outcome:
-        """The counterfactual :class:`Outcome` of ``option`` for the pending request (no state change)."""
-        self._need_request("peek")
-        k = self._check_option(option)
-        return outcome_from_row(self.scenario, k, self._sc.cf_out[k])
-
-    def apply(self, option: int) -> tuple[Outcome, float, np.ndarray]:
-        """Serve the pending request with ``option``.
-
-        Returns
-        -------
-        outcome
-            The true :class:`Outcome`.
-        reward
-            The observed reward of ``option`` (NaN when the feedback mode reveals nothing).
-        rewards
-            (K,) observed rewards of every option (NaN where not observed).
+        Its outcome comes later, from :meth:`completed`.
         """
         self._need_request("apply")
         k = self._check_option(option)
-        r = pack_commit(self._CF, self._CI, self._SF, self._SI, k)
-        return outcome_from_row(self.scenario, k, self._sc.out), float(r), self._sc.fb_rs.copy()
+        g = int(self.driver.rs.imisc[M_G_NEXT])
+        decide(*self.driver.packs, k)
+        self._pending = False
+        return g
+
+    def completed(self) -> list[Completion]:
+        """Requests finalised (response or timeout) since the last call, in completion order (about the
+        last ``KEEP_COMPLETED`` = 65,536 are kept between calls)."""
+        return completions_from_records(self.scenario, self.completed_rows(), self.n_options)
+
+    def completed_rows(self) -> np.ndarray:
+        """:meth:`completed` as raw record rows (:mod:`idnbandit.sim.state` layout)."""
+        rs = self.driver.rs
+        rs.drain_records()
+        rows = np.concatenate(rs.records) if rs.records else rs.a["rec"][:0].copy()
+        rs.records.clear()
+        return rows
+
+    def drain(self) -> None:
+        """Let every request in flight finish (no new arrivals are decided); later calls continue the stream."""
+        if self._pending:
+            raise ConfigError("drain: the current request was not served; call apply(option) first")
+        drv = self.driver
+        m = drv.rs.imisc
+        m[M_LIMIT] = m[M_G_NEXT]
+        try:
+            while True:
+                code = run_to_decision(*drv.packs)
+                if code == C_DONE:
+                    return
+                drv.serve(code)
+        finally:
+            drv.rs.imisc[M_LIMIT] = NO_LIMIT
+
+    @property
+    def reward_sum(self) -> float:
+        """Summed true reward of every request finalised since the reset."""
+        return float(self.driver.rs.a["sums"][S_REWARD])
+
+    @property
+    def n_completed(self) -> int:
+        """Requests finalised since the reset."""
+        return int(self.driver.rs.a["sums"][S_COUNT])
+
+    def _need_request(self, where: str):
+        if not self._pending or self.driver.rs.imisc[M_PEND_KIND] != PEND_ORIGIN:
+            raise ConfigError(f"{where}: no pending request; call next_request() first")
+
+    def counterfactual_rewards(self) -> np.ndarray:
+        """(K,) decision-time estimate of each option's reward for the pending request."""
+        self._need_request("counterfactual_rewards")
+        rs = self.driver.rs
+        return rs.a["rq_cf"][int(rs.imisc[M_PEND_SLOT])].copy()
+
+    def peek(self, option: int) -> Outcome:
+        """The decision-time estimated :class:`Outcome` of ``option`` for the pending request."""
+        self._need_request("peek")
+        k = self._check_option(option)
+        rs = self.driver.rs
+        return outcome_from_row(self.scenario, k, rs.a["rq_cfout"][int(rs.imisc[M_PEND_SLOT]), k])
 
     def _check_option(self, option) -> int:
         if isinstance(option, bool) or not isinstance(option, (int, np.integer)) or not 0 <= option < self.n_options:
@@ -384,14 +280,23 @@ class Engine:
     # ------------------------------------------------------------------ the pending request
     @property
     def decisions(self) -> int:
-        """Requests served since the last reset."""
-        return int(self._mi[M_DECISIONS])
+        """Requests sent since the last reset."""
+        return int(self.driver.rs.imisc[M_G_NEXT])
+
+    @property
+    def in_flight(self) -> int:
+        """Requests sent and not yet finalised."""
+        return self.decisions - self.n_completed
+
+    def _pending_row(self, where: str) -> np.ndarray:
+        self._need_request(where)
+        rs = self.driver.rs
+        return rs.a["rq_i"][int(rs.imisc[M_PEND_SLOT])]
 
     @property
     def origin(self) -> int:
         """Index of the pending request's origin in ``scenario.workload.origins``."""
-        self._need_request("origin")
-        return int(self._mi[M_ORIGIN])
+        return int(self._pending_row("origin")[RQ_O])
 
     @property
     def origin_name(self) -> str:
@@ -400,14 +305,14 @@ class Engine:
     @property
     def sample(self) -> int:
         """Trace sample id of the pending request."""
-        self._need_request("sample")
-        return int(self._mi[M_SAMPLE])
+        return int(self._pending_row("sample")[RQ_S])
 
     @property
     def time_s(self) -> float:
         """Arrival time (simulated seconds) of the pending request."""
         self._need_request("time_s")
-        return float(self._mf[M_T])
+        rs = self.driver.rs
+        return float(rs.a["rq_t"][int(rs.imisc[M_PEND_SLOT])])
 
     def option_names(self, origin: int | None = None) -> list[tuple[str, str]]:
         """``(node, model)`` of each option of ``origin`` (default: the pending request's)."""
@@ -430,7 +335,8 @@ class Engine:
 
     def backlog_s(self) -> np.ndarray:
         """(Nn,) seconds until the first server of each node is free, at the pending request's time."""
-        self._need_request("backlog_s")
-        c, st = self.compiled, self._st
-        first = np.minimum.reduceat(st.server_free, c.node_i[:, NODE_LO])
-        return np.maximum(first - self._mf[M_T], 0.0)
+        t = self.time_s
+        c = self.compiled
+        first = np.minimum.reduceat(self.driver.rs.a["server_free"], c.node_i[:, NODE_LO])
+        return np.maximum(first - t, 0.0)
+

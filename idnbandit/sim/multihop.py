@@ -49,7 +49,6 @@ run in a Python loop over the same kernels; both give identical trajectories.
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -57,16 +56,9 @@ import numpy as np
 
 from ..errors import ConfigError, UnknownNameError
 from .compiled import n_features
-from .engine import check_seed, resolve_inputs
-from .kernel_ids import stabilise_kernel_ids
-from .kernels import bg_ready, new_scratch, new_state
-from .metrics import new_metrics, new_ring
-from .multihop_loop import flush_multihop_, python_chunk, python_flush, run_multihop_
-from .run import _check_agent, _result, _ring_capacity
-from .workload import CHUNK, BackgroundSource, RequestStream
+from .loop import check_agent
 
-__all__ = ["SCOPES", "MultiHopLayout", "check_scope", "multihop_layout", "multihop_dims", "node_agents",
-           "simulate_multihop"]
+__all__ = ["SCOPES", "MultiHopLayout", "check_scope", "multihop_layout", "multihop_dims", "node_agents"]
 
 SCOPES = ("shared", "per-node")
 
@@ -221,113 +213,5 @@ def node_agents(agent, layout: MultiHopLayout) -> list:
         if getattr(a, "needs_counterfactuals", False):
             raise ConfigError(f"agent: {type(a).__name__} decides from the origin's counterfactual rewards and has "
                               "no per-node form; use the default scope (None)")
-        _check_agent(a, layout.n_actions, layout.n_features)
+        check_agent(a, layout.n_actions, layout.n_features)
     return agents
-
-
-class _Uniforms:
-    """Pre-drawn uniforms of each learner, consumed row by row, so the generator ends exactly where
-    ``agent.act`` would have left it (:meth:`settle` rewinds and advances by the rows used)."""
-
-    ROWS = 4096
-
-    def __init__(self, agents, n_unif: int):
-        self.agents, self.n_unif = agents, n_unif
-        self.buf = np.zeros((len(agents), self.ROWS, n_unif))
-        self.cur = np.zeros(len(agents), np.int64)
-        self._saved = [None] * len(agents)
-        self.draw()
-
-    def draw(self) -> None:
-        for j, a in enumerate(self.agents):
-            self._saved[j] = a.rng.bit_generator.state
-            self.buf[j] = a.rng.random((self.ROWS, self.n_unif))
-        self.cur[:] = 0
-
-    def settle(self) -> None:
-        for j, a in enumerate(self.agents):
-            a.rng.bit_generator.state = self._saved[j]
-            a.rng.random((int(self.cur[j]), self.n_unif))
-
-    def low(self, need: int) -> bool:
-        return self.n_unif > 0 and int(self.cur.max()) + need > self.ROWS
-
-
-def simulate_multihop(scenario, agent, steps: int, seed: int | None = None, *, scope: str, trace=None,
-                      progress=None, curve_points: int = 200):
-    """Multi-hop run (module docstring); called by :func:`idnbandit.sim.simulate` for a non-None scope.
-
-    Returns
-    -------
-    RunResult
-        As :func:`~idnbandit.sim.simulate`; ``extra`` adds ``scope``, ``decision_nodes``,
-        ``node_decision_rate`` (decisions per request at each decision node) and
-        ``node_forward_rate`` (fraction of each node's decisions that forwarded).
-    """
-    scope = check_scope(scope)
-    scenario, trace, c = resolve_inputs(scenario, trace)
-    lay = multihop_layout(scenario, scope)
-    seed = check_seed(seed, scenario.seed)
-    agents = node_agents(agent, lay)
-    k = c.n_options
-    stream = RequestStream(scenario, c.feat.shape[1], seed)
-    bg = BackgroundSource(scenario, seed)
-    kerns = [a.kernels() for a in agents] if all(getattr(a, "has_kernels", False) for a in agents) else None
-    if kerns is not None and any(kk.select is not kerns[0].select or kk.update is not kerns[0].update
-                                 or kk.n_uniforms != kerns[0].n_uniforms for kk in kerns):
-        kerns = None  # different agent classes cannot share one compiled loop
-    st, sc = new_state(c), new_scratch(c)
-    met = new_metrics(k, steps, curve_points)
-    cap = _ring_capacity(c, stream) * lay.max_decisions + lay.max_decisions
-    ring = new_ring(lay.n_features, lay.n_actions, cap)
-    ring_agent = np.zeros(ring.a.shape[0], np.int64)
-    work = (np.zeros((lay.max_decisions, lay.n_features)), np.zeros((lay.max_decisions, 4), np.int64),
-            np.zeros(lay.n_actions), np.zeros(lay.n_actions), np.zeros((len(lay.nodes), 2), np.int64))
-    arrs = (lay.stop_i, lay.dec_i, lay.mh_i)
-    names = [getattr(a, "name", None) or type(a).__name__ for a in agents]
-    span_cap = 65536 / max(bg.max_rate, 1e-12)
-    if kerns is not None:
-        stabilise_kernel_ids(kerns[0].select, kerns[0].update)
-        states = tuple(kk.state for kk in kerns)
-        unif = _Uniforms(agents, int(kerns[0].n_uniforms))
-    t0 = time.perf_counter()
-    done = 0
-    while done < steps:
-        req_t, req_o, req_s = stream.next_chunk()
-        n = min(CHUNK, steps - done)
-        if kerns is not None:
-            i = 0
-            while i < n:
-                if not bg_ready(c, st, req_t[i]):
-                    st = bg.top_up(st, req_t[i] + c.timeout_s + min(req_t[n - 1] - req_t[i], span_cap))
-                if unif.low(lay.max_decisions):
-                    unif.settle()
-                    unif.draw()
-                i = run_multihop_(kerns[0].select, kerns[0].update, states, c, st, sc, met, ring, ring_agent, work,
-                                  arrs, req_t, req_o, req_s, unif.buf, unif.cur, i, n, done)
-                if i < 0:
-                    raise ConfigError(f"agent {names[0]!r} chose an action outside [0, {lay.n_actions}) at request "
-                                      f"{done - 1 - i}")
-        else:
-            st = python_chunk(agents, c, st, sc, met, ring, ring_agent, work, arrs, bg, req_t, req_o, req_s, n, done,
-                              span_cap)
-        done += n
-        if progress is not None:
-            progress(done)
-    if kerns is not None:
-        unif.settle()
-        flush_multihop_(kerns[0].update, states, ring, ring_agent)
-    else:
-        python_flush(agents, ring, ring_agent)
-    wall = time.perf_counter() - t0
-    label = names[0] if lay.scope == "shared" else f"{names[0]}[per-node]"
-    res = _result(scenario, c, label, seed, steps, met, ring, wall, "fused" if kerns is not None else "python")
-    counts = work[4]
-    res.extra.update({
-        "scope": lay.scope,
-        "decision_nodes": list(lay.nodes),
-        "node_decision_rate": {nm: float(counts[d, 0]) / steps for d, nm in enumerate(lay.nodes)},
-        "node_forward_rate": {nm: float(counts[d, 1]) / max(int(counts[d, 0]), 1) for d, nm in enumerate(lay.nodes)},
-        "context_names": list(lay.context_names),
-    })
-    return res

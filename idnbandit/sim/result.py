@@ -45,10 +45,15 @@ class RunResult:
     wall_time_s: float
     decisions_per_s: float
     extra: dict = field(default_factory=dict)
+    # per-request records (``simulate(..., record_requests=True)``): named columns sorted by request number
+    requests: dict | None = field(default=None, repr=False)
 
     def to_dict(self, curves: bool = True) -> dict:
         """JSON-friendly dict (arrays → lists); ``curves=False`` drops the arrays."""
         d = asdict(self)
+        req = d.pop("requests")
+        if req is not None and curves:
+            d["requests"] = {k: v.tolist() for k, v in req.items()}
         for k, v in list(d.items()):
             if isinstance(v, np.ndarray):
                 if curves:

@@ -31,9 +31,10 @@ import numpy as np
 from ..errors import ConfigError
 from ..scenario.model import ArrivalProcess, Scenario, ServiceDistribution
 
-__all__ = ["CHUNK", "RequestStream", "BackgroundSource", "read_replay_file"]
+__all__ = ["CHUNK", "BLOCK", "RequestStream", "RequestBlocks", "BackgroundSource", "read_replay_file"]
 
 CHUNK = 1 << 16
+BLOCK = 1024  # requests per block of the step engine (RequestBlocks)
 _BG_BLOCK = 4096
 
 
@@ -179,6 +180,50 @@ class RequestStream:
         return t, o, s
 
 
+class RequestBlocks:
+    """:class:`RequestStream`'s requests in blocks of at most ``BLOCK``, the first ones small (short episodes
+    draw little); Poisson streams are drawn lazily
+    (numpy's exponential and bounded-integer draws and ``cumsum`` are sequential, so drawing a chunk
+    in pieces gives the same values), other processes chunk by chunk."""
+
+    def __init__(self, scenario: Scenario, n_samples: int, seed: int, first: int = 64):
+        self.first = first
+        w = scenario.workload
+        self.lazy = w.process is ArrivalProcess.POISSON
+        self.left = 0  # requests left in the current chunk
+        if not self.lazy:
+            self.rs = RequestStream(scenario, n_samples, seed)
+            return
+        # RequestStream's Poisson generators only: child i of SeedSequence(seed).spawn(5) is
+        # SeedSequence(seed, spawn_key=(i,)) (children 0, 1, 2: arrivals, origins, samples)
+        self.rs = self
+        self._g_arr, self._g_org, self._g_smp = (np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(i,)))
+                                                 for i in range(3))
+        self.n_origins, self.n_samples = len(w.origins), int(n_samples)
+        self._lmax = w.rate_per_s * self.n_origins
+        self._t = 0.0
+
+    def next_block(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rs = self.rs
+        if self.left == 0:
+            self.left, self.i, self.acc, self.base = CHUNK, 0, 0.0, rs._t
+            self.chunk = None if self.lazy else rs.next_chunk()
+        # lazy blocks grow first, 2 first, ... BLOCK: short episodes draw little
+        b = min(BLOCK if not self.lazy else min(BLOCK, max(self.first, 2 * self.i)), self.left)
+        self.left -= b
+        if not self.lazy:
+            self.i += b
+            return tuple(a[self.i - b:self.i] for a in self.chunk)
+        self.i += b
+        c = np.cumsum(np.concatenate(([self.acc], rs._g_arr.exponential(1.0 / rs._lmax, b))))[1:]
+        self.acc = float(c[-1])
+        t = self.base + c
+        if self.left == 0:
+            rs._t = float(t[-1])
+        return (t, rs._g_org.integers(0, rs.n_origins, b, dtype=np.int64),
+                rs._g_smp.integers(0, rs.n_samples, b, dtype=np.int64))
+
+
 class BackgroundSource:
     """Background jobs of every node, drawn per node in fixed blocks from the run seed.
 
@@ -206,6 +251,18 @@ class BackgroundSource:
             det = b.service is ServiceDistribution.DETERMINISTIC
             self.nodes[n] = (np.random.default_rng(children[n]), rate, mean_s, det)
         self._last = dict.fromkeys(self.nodes, 0.0)
+
+    def next_block(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The next ``_BG_BLOCK`` background jobs of node ``n``: (arrival times s, service s at speed 1).
+
+        Successive calls continue the node's stream; the values depend on the run seed only.
+        """
+        g, rate, mean_s, det = self.nodes[n]
+        gaps = g.exponential(1.0 / rate, _BG_BLOCK)
+        svc = np.full(_BG_BLOCK, mean_s) if det else g.exponential(mean_s, _BG_BLOCK)
+        arr = self._last[n] + np.cumsum(gaps)
+        self._last[n] = float(arr[-1])
+        return arr, svc
 
     @property
     def max_rate(self) -> float:

@@ -1,0 +1,506 @@
+"""The request loop, in one place: :func:`simulate` drives the event core (:mod:`idnbandit.sim.core`).
+
+Two drivers, one core. Agents with numba kernels (``agent.kernels()``) run in one compiled call,
+:func:`drive_fused_`, which processes events, calls the agent's ``select`` at each decision and
+``update`` at each feedback delivery, and returns only when the core needs Python (a new block of
+requests or background jobs, more room, new uniforms). Any other object with ``act`` / ``update``
+runs in :func:`drive_python`, which calls the same core functions one step at a time. Decisions see
+the same contexts and the agents the same feedback in the same order on both paths, and uniforms
+are drawn from ``agent.rng`` row by row as ``act`` would draw them, so both give identical
+trajectories. Multi-hop delivery (``scope``) is the same loop with decisions at every decision stop
+and one learner per decision node (``per-node``) or one for all (``shared``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+from numba import njit
+from numba.core.cpu import CPUTargetOptions
+
+from ..errors import ConfigError
+from ..scenario.model import Tier
+from .compiled import check_seed, context_names, resolve_inputs
+from .core import (
+    C_BAD_ACTION,
+    C_DECIDE,
+    C_DELIVER,
+    C_DONE,
+    C_NEED_BG,
+    C_NEED_REQUESTS,
+    C_NEED_SPACE,
+    C_NEED_UNIFORMS,
+    KEY_BG,
+    advance_,
+    decide_,
+    delivered_,
+    heap_push_,
+    run_to_decision_,
+)
+from .kernel_ids import stabilise_kernel_ids
+from .metrics import (
+    S_CHOSEN_ESTIMATE,
+    S_COMPUTE,
+    S_CORRECT,
+    S_COST,
+    S_FORWARD,
+    S_LATE,
+    S_LATENCY,
+    S_NET,
+    S_ORACLE,
+    S_QUEUE,
+    S_REWARD,
+    S_TIMEOUT,
+    hist_edges_ms,
+    quantile_ms,
+)
+from .packed import pack_view1, pack_view2, pack_view3
+from .result import RunResult
+from .state import (
+    DL_A,
+    DL_AGENT,
+    F_DL_R,
+    F_DL_RS,
+    F_DL_X,
+    F_RQ_CF,
+    F_RQ_X,
+    I_DL_I,
+    I_MISC,
+    M_BG_NEED,
+    M_DL_SLOT,
+    M_ERR,
+    M_G_NEXT,
+    M_HEAP_N,
+    M_LIMIT,
+    M_PEND_AGENT,
+    M_PEND_ROW,
+    M_PEND_SLOT,
+    RunState,
+    static_packs,
+)
+from .workload import BackgroundSource, RequestStream
+
+__all__ = ["simulate", "Driver", "check_agent"]
+
+# The fused driver is compiled without numba's reference counting (NRT): with it, every array the
+# inlined core touches would be incref'd and decref'd (atomic operations) at each of its many call
+# sites per event. The core allocates nothing, so it needs no reference counts. The agent kernels
+# may allocate: they are called through the NRT-enabled trampolines below, so that numba, which
+# compiles a callee with its caller's NRT flag unless the callee sets it, compiles them with NRT.
+# ``_nrt`` is a private numba option (numba uses it for its own hot helpers); without it everything
+# is compiled as usual.
+_HAS_NRT_OPTION = hasattr(CPUTargetOptions, "_nrt")
+_NO_NRT = {"_nrt": False} if _HAS_NRT_OPTION else {}
+_WITH_NRT = {"_nrt": True} if _HAS_NRT_OPTION else {}
+
+
+@njit(cache=True, error_model="numpy", **_WITH_NRT)
+def select_(select, astate, x, u):
+    return select(astate, x, u)
+
+
+@njit(cache=True, error_model="numpy", **_WITH_NRT)
+def update_(update, astate, x, a, r, rs):
+    update(astate, x, a, r, rs)
+
+
+@njit(cache=True, error_model="numpy", **_NO_NRT)
+def drive_fused_(select, update, states, CF, CI, SF, SI, ubuf, ucur, use_cf):  # noqa: N803  (pack names)
+    """Run the core with kernel agents (``states[j]`` = learner ``j``'s kernel state, ``ubuf[j, ucur[j]]``
+    its next uniforms) until it needs Python; returns the core's code (``C_NEED_UNIFORMS`` when a
+    learner's uniforms ran out, ``C_BAD_ACTION`` with the action in ``M_ERR``)."""
+    m = pack_view1(SI, SI, I_MISC)
+    use_u = ubuf.shape[2] > 0
+    while True:
+        code = advance_(CF, CI, SF, SI)
+        if code == C_DECIDE:
+            ag = m[M_PEND_AGENT]
+            if use_u and ucur[ag] >= ubuf.shape[1]:
+                return C_NEED_UNIFORMS
+            slot = m[M_PEND_SLOT]
+            if use_cf:
+                x = pack_view2(SF, SI, F_RQ_CF)[slot]
+            else:
+                x = pack_view3(SF, SI, F_RQ_X)[slot, m[M_PEND_ROW]]
+            a = select_(select, states[ag], x, ubuf[ag, ucur[ag] if use_u else 0])
+            if use_u:
+                ucur[ag] += 1
+            if decide_(CF, CI, SF, SI, a) < 0:
+                m[M_ERR] = a
+                return C_BAD_ACTION
+        elif code == C_DELIVER:
+            q = m[M_DL_SLOT]
+            dl_i = pack_view2(SI, SI, I_DL_I)
+            update_(update, states[dl_i[q, DL_AGENT]], pack_view2(SF, SI, F_DL_X)[q], dl_i[q, DL_A],
+                    pack_view1(SF, SI, F_DL_R)[q], pack_view2(SF, SI, F_DL_RS)[q])
+            delivered_(SF, SI)
+        else:
+            return code
+
+
+@njit(cache=True, error_model="numpy")
+def advance(CF, CI, SF, SI):  # noqa: N803
+    """:func:`~idnbandit.sim.core.advance_` callable from Python."""
+    return advance_(CF, CI, SF, SI)
+
+
+@njit(cache=True, error_model="numpy")
+def decide(CF, CI, SF, SI, a):  # noqa: N803
+    """:func:`~idnbandit.sim.core.decide_` callable from Python."""
+    return decide_(CF, CI, SF, SI, a)
+
+
+@njit(cache=True, error_model="numpy")
+def run_to_decision(CF, CI, SF, SI):  # noqa: N803
+    """:func:`~idnbandit.sim.core.run_to_decision_` callable from Python."""
+    return run_to_decision_(CF, CI, SF, SI)
+
+
+@njit(cache=True, error_model="numpy")
+def delivered(SF, SI):  # noqa: N803
+    """:func:`~idnbandit.sim.core.delivered_` callable from Python."""
+    delivered_(SF, SI)
+
+
+def check_agent(agent, k: int, f: int) -> None:
+    """Raise :class:`ConfigError` unless ``agent`` has act/update and matching action/feature counts."""
+    if not (callable(getattr(agent, "act", None)) and callable(getattr(agent, "update", None))):
+        raise ConfigError(f"agent: {type(agent).__name__} has no act/update methods")
+    na = getattr(agent, "n_actions", None)
+    if na is not None and na != k:
+        raise ConfigError(f"agent.n_actions: {na!r} does not match the {k} actions of each decision")
+    nf = getattr(agent, "n_features", None)
+    if nf is not None and nf != f:
+        raise ConfigError(f"agent.n_features: {nf!r} does not match the context length {f}")
+
+
+class Uniforms:
+    """Pre-drawn uniforms of each learner, consumed row by row, so the generator ends exactly where
+    ``agent.act`` would have left it (:meth:`settle` rewinds and advances by the rows used)."""
+
+    ROWS = 4096
+
+    def __init__(self, agents, n_unif: int):
+        self.agents, self.n_unif = agents, int(n_unif)
+        self.buf = np.zeros((len(agents), self.ROWS, self.n_unif))
+        self.cur = np.zeros(len(agents), np.int64)
+        self._saved = [None] * len(agents)
+        self.draw()
+
+    def draw(self) -> None:
+        for j, a in enumerate(self.agents):
+            self._saved[j] = a.rng.bit_generator.state
+            self.buf[j] = a.rng.random((self.ROWS, self.n_unif))
+        self.cur[:] = 0
+
+    def settle(self) -> None:
+        for j, a in enumerate(self.agents):
+            a.rng.bit_generator.state = self._saved[j]
+            a.rng.random((int(self.cur[j]), self.n_unif))
+
+
+class Driver:
+    """The Python side of one run: the state, the request and background streams, refills and growth.
+
+    Parameters
+    ----------
+    c, scenario
+        The compiled scenario and the scenario.
+    seed
+        Run seed (request stream and background jobs).
+    steps
+        Requests to decide.
+    layout
+        A :class:`~idnbandit.sim.multihop.MultiHopLayout` for multi-hop delivery, else None.
+    n_actions, n_features
+        Of each decision.
+    curve_points, record
+        As for :func:`simulate`.
+    static
+        ``(CF, CI)`` of ``c`` when already built (engine clones share them).
+    requests
+        A callable giving the next block of requests ``(times, origins, samples)`` (default: chunks of
+        the scenario's :class:`~idnbandit.sim.workload.RequestStream`).
+    limit
+        Requests to decide (default ``steps``).
+    """
+
+    def __init__(self, c, scenario, seed: int, steps: int, *, layout=None, n_actions: int, n_features: int,
+                 curve_points: int = 200, record: bool = False, static=None, requests=None,
+                 limit: int | None = None, delivery_log: bool | None = None, keep_records: int | None = None):
+        self.c = c
+        if layout is not None:
+            stop_i, dec_i, mh_i, d_n, max_dec = layout.stop_i, layout.dec_i, layout.mh_i, len(layout.nodes), \
+                layout.max_decisions
+        else:
+            stop_i, dec_i, mh_i = np.zeros((1, 1, 5), np.int64), np.zeros((1, 2), np.int64), np.zeros(3, np.int64)
+            d_n, max_dec = 1, 1
+        self.CF, self.CI = static if static is not None else static_packs(c, stop_i, dec_i, mh_i)
+        self.rs = RunState(c, n_features=n_features, n_actions=n_actions, max_decisions=max_dec,
+                           n_decision_nodes=d_n, steps=steps, curve_points=curve_points,
+                           limit=steps if limit is None else limit, multihop=layout is not None, record=record,
+                           delivery_log=delivery_log, keep_records=keep_records)
+        self.next_requests = requests if requests is not None else \
+            RequestStream(scenario, c.feat.shape[1], seed).next_chunk
+        self.bg = BackgroundSource(scenario, seed)
+        m = self.rs.imisc
+        a = self.rs.a
+        for b, n in enumerate(c.bg_nodes):
+            arr, svc = self.bg.next_block(int(n))
+            self.rs.refill_background(b, arr, svc)
+            m[M_HEAP_N] = heap_push_.py_func(a["heap_t"], a["heap_k"], a["heap_j"], int(m[M_HEAP_N]), float(arr[0]),
+                                             KEY_BG + b, -1 - b)
+
+    @property
+    def packs(self):
+        return self.CF, self.CI, self.rs.SF, self.rs.SI
+
+    def serve(self, code: int) -> None:
+        """Do what the core asked for with ``code`` (refill or grow)."""
+        rs = self.rs
+        if code == C_NEED_REQUESTS:
+            rs.refill_requests(*self.next_requests())
+        elif code == C_NEED_BG:
+            b = int(rs.imisc[M_BG_NEED])
+            rs.refill_background(b, *self.bg.next_block(int(self.c.bg_nodes[b])))
+        elif code == C_NEED_SPACE:
+            rs.grow()
+        else:  # pragma: no cover - codes are exhaustive
+            raise RuntimeError(f"unexpected core code {code}")
+
+
+def drive_python(drv: Driver, agents: list, use_cf: bool, progress, steps: int) -> None:
+    """Run the core with Python agents (``act`` / ``update``, or ``act_oracle`` with ``use_cf``)."""
+    rs = drv.rs
+    acts = [getattr(a, "act_oracle", a.act) if use_cf else a.act for a in agents]
+    n_act = rs.dims[3]
+    while True:
+        CF, CI, SF, SI = drv.packs  # noqa: N806
+        code = advance(CF, CI, SF, SI)
+        if code == C_DECIDE:
+            m, a = rs.imisc, rs.a
+            ag = int(m[M_PEND_AGENT])
+            slot = int(m[M_PEND_SLOT])
+            x = a["rq_cf"][slot].copy() if use_cf else a["rq_x"][slot, int(m[M_PEND_ROW])].copy()
+            act = acts[ag](x)
+            if isinstance(act, bool) or not isinstance(act, (int, np.integer)) or not 0 <= act < n_act:
+                raise ConfigError(f"agent {type(agents[ag]).__name__} chose {act!r} at request {int(m[M_G_NEXT])}; "
+                                  f"actions are [0, {n_act})")
+            decide(CF, CI, SF, SI, int(act))
+        elif code == C_DELIVER:
+            a = rs.a
+            q = int(rs.imisc[M_DL_SLOT])
+            agents[int(a["dl_i"][q, DL_AGENT])].update(a["dl_x"][q].copy(), int(a["dl_i"][q, DL_A]),
+                                                     float(a["dl_r"][q]), rewards=a["dl_rs"][q].copy())
+            delivered(SF, SI)
+        elif code == C_DONE:
+            return
+        else:
+            if code == C_NEED_REQUESTS and progress is not None and rs.imisc[M_G_NEXT] > 0:
+                progress(int(rs.imisc[M_G_NEXT]))
+            drv.serve(code)
+
+
+def drive_kernels(drv: Driver, agents: list, kerns: list, use_cf: bool, progress, names: list[str]) -> None:
+    """Run the core with kernel agents in :func:`drive_fused_` (one compiled call between refills)."""
+    stabilise_kernel_ids(kerns[0].select, kerns[0].update)
+    states = tuple(kk.state for kk in kerns)
+    unif = Uniforms(agents, int(kerns[0].n_uniforms))
+    rs = drv.rs
+    try:
+        while True:
+            CF, CI, SF, SI = drv.packs  # noqa: N806
+            code = drive_fused_(kerns[0].select, kerns[0].update, states, CF, CI, SF, SI, unif.buf, unif.cur, use_cf)
+            if code == C_DONE:
+                return
+            if code == C_NEED_UNIFORMS:
+                unif.settle()
+                unif.draw()
+            elif code == C_BAD_ACTION:
+                m = rs.imisc
+                raise ConfigError(f"agent {names[int(m[M_PEND_AGENT])]!r} chose an action ({int(m[M_ERR])}) "
+                                  f"outside [0, {rs.dims[3]}) at request {int(m[M_G_NEXT])}")
+            else:
+                if code == C_NEED_REQUESTS and progress is not None and rs.imisc[M_G_NEXT] > 0:
+                    progress(int(rs.imisc[M_G_NEXT]))
+                drv.serve(code)
+    finally:
+        unif.settle()
+
+
+def compile_fused(kern, n_agents: int, use_cf: bool, drv: Driver) -> None:
+    """Compile (or load from numba's cache) the fused driver for this agent's kernels, before a clock starts."""
+    stabilise_kernel_ids(kern.select, kern.update)
+    CF, CI, SF, SI = drv.packs  # noqa: N806
+    sig_states = tuple(kern.state for _ in range(n_agents))
+    # a dry call: limit 0 makes the core return at once (nothing to decide, nothing in flight)
+    m = drv.rs.imisc
+    limit = int(m[M_LIMIT])
+    m[M_LIMIT] = 0
+    try:
+        drive_fused_(kern.select, kern.update, sig_states, CF, CI, SF, SI,
+                     np.zeros((n_agents, 1, int(kern.n_uniforms))), np.zeros(n_agents, np.int64), use_cf)
+    finally:
+        m[M_LIMIT] = limit
+
+
+def simulate(scenario, agent, steps: int, seed: int | None = None, *, trace=None,
+             progress: Callable[[int], None] | None = None, curve_points: int = 200,
+             scope: str | None = None, record_requests: bool = False) -> RunResult:
+    """Run ``agent`` on ``steps`` requests of ``scenario``; return true-outcome metrics.
+
+    Parameters
+    ----------
+    scenario
+        A :class:`~idnbandit.scenario.Scenario`, or a built-in name / TOML path.
+    agent
+        An :class:`~idnbandit.agents.Agent` (fused path when it has kernels) or any object with
+        ``act(context) -> int`` and ``update(context, action, reward, *, rewards=None)``. It keeps
+        learning from its current state: call ``agent.reset()`` first for a fresh run. Under
+        ``scope="per-node"`` also a sequence or ``{node: agent}`` dict (see
+        :func:`~idnbandit.sim.multihop.node_agents`); an ensemble strategy
+        (:mod:`idnbandit.ensembles`) queries several options per request.
+    steps
+        Number of requests (decisions at the origins), > 0. The run ends when every one of them has
+        completed or timed out and every feedback has been delivered.
+    seed
+        Run seed of the request stream and background load (None: ``scenario.seed``).
+    trace
+        Model outputs (default: the scenario's own trace).
+    progress
+        Called with the number of requests decided so far, after each block of requests.
+    curve_points
+        Number of points of the regret curves (sampled by finalised requests).
+    scope
+        None (default): one decision per request at its origin over all its options.
+        ``"shared"`` / ``"per-node"``: multi-hop delivery, every node on the path decides with one
+        shared learner or one learner per node (see :mod:`idnbandit.sim.multihop`).
+    record_requests
+        Keep one record per request (``RunResult.requests``: option, decision / node / service /
+        completion times, outcome, observed reward, delivery order), for tests and analysis.
+
+    Returns
+    -------
+    RunResult
+
+    Raises
+    ------
+    ConfigError
+        Bad ``steps``, seed or ``curve_points``; option or context counts that do not match the agent;
+        an unreadable replay file; an action out of range.
+    TraceError
+        A missing trace column or one holding NaN.
+    """
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ConfigError(f"steps: {steps!r} is not allowed; it must be a positive integer")
+    if isinstance(curve_points, bool) or not isinstance(curve_points, (int, np.integer)) or curve_points < 1:
+        raise ConfigError(f"curve_points: {curve_points!r} is not allowed; it must be a positive integer")
+    if progress is not None and not callable(progress):
+        raise ConfigError("progress: must be a callable(done_requests) or None")
+    steps = int(steps)
+    if getattr(agent, "is_ensemble_strategy", False):  # several options per request (idnbandit.ensembles)
+        from .ensemble_run import simulate_ensemble
+
+        return simulate_ensemble(scenario, agent, steps, seed, trace=trace, progress=progress,
+                                 curve_points=int(curve_points))
+    scenario, trace, c = resolve_inputs(scenario, trace)
+    seed = check_seed(seed, scenario.seed)
+    layout = None
+    if scope is not None:
+        from .multihop import multihop_layout, node_agents
+
+        layout = multihop_layout(scenario, scope)
+        agents = node_agents(agent, layout)
+        n_act, n_feat = layout.n_actions, layout.n_features
+        use_cf = False
+    else:
+        agents = [agent]
+        n_act, n_feat = c.n_options, int(c.n_features)
+        use_cf = bool(getattr(agent, "needs_counterfactuals", False))
+        check_agent(agent, n_act, n_feat)
+    drv = Driver(c, scenario, seed, steps, layout=layout, n_actions=n_act, n_features=n_feat,
+                 curve_points=int(curve_points), record=bool(record_requests))
+    names = [getattr(a, "name", None) or type(a).__name__ for a in agents]
+    kerns = [a.kernels() for a in agents] if all(getattr(a, "has_kernels", False) for a in agents) else None
+    if kerns is not None and any(kk.select is not kerns[0].select or kk.update is not kerns[0].update
+                                 or kk.n_uniforms != kerns[0].n_uniforms for kk in kerns):
+        kerns = None  # different agent classes cannot share one compiled loop
+    if kerns is not None:  # compile (or load from numba's cache) before the clock starts: decisions/s times the run
+        compile_fused(kerns[0], len(agents), use_cf, drv)
+    t0 = time.perf_counter()
+    if kerns is not None:
+        drive_kernels(drv, agents, kerns, use_cf, progress, names)
+    else:
+        drive_python(drv, agents, use_cf, progress, steps)
+    wall = time.perf_counter() - t0
+    if progress is not None:
+        progress(steps)
+    label = names[0] if layout is None or layout.scope == "shared" else f"{names[0]}[per-node]"
+    res = result_of(scenario, drv.rs, label, seed, steps, wall, "fused" if kerns is not None else "python",
+                    layout.context_names if layout is not None else context_names(scenario))
+    if layout is not None:
+        counts = drv.rs.a["node_counts"]
+        res.extra.update({
+            "scope": layout.scope,
+            "decision_nodes": list(layout.nodes),
+            "node_decision_rate": {nm: float(counts[d, 0]) / steps for d, nm in enumerate(layout.nodes)},
+            "node_forward_rate": {nm: float(counts[d, 1]) / max(int(counts[d, 0]), 1)
+                                  for d, nm in enumerate(layout.nodes)},
+        })
+    if record_requests:
+        object.__setattr__(res, "requests", drv.rs.request_records())
+    return res
+
+
+def result_of(scenario, rs: RunState, name: str, seed: int, steps: int, wall: float, path: str,
+              cnames) -> RunResult:
+    """The :class:`RunResult` of a finished run from its metric arrays."""
+    a = rs.a
+    s = a["sums"]
+    n = float(steps)
+    best = int(np.argmax(a["cf_sum"]))
+    tier_names = [str(t) for t in Tier]
+    extra = {
+        "path": path,
+        "network_mean_ms": s[S_NET] / n * 1e3,
+        "queueing_mean_ms": s[S_QUEUE] / n * 1e3,
+        "compute_mean_ms": s[S_COMPUTE] / n * 1e3,
+        "best_fixed_option": best,
+        # mean decision-time estimate of the chosen option (the realised mean reward minus this is the
+        # error of the counterfactual estimates on this run's own choices)
+        "chosen_estimate_mean_reward": s[S_CHOSEN_ESTIMATE] / n,
+        "context_names": list(cnames),
+    }
+    curve_reward = a["curve_reward"]
+    return RunResult(
+        scenario=scenario.name,
+        agent=str(name),
+        seed=int(seed),
+        steps=int(steps),
+        mean_reward=s[S_REWARD] / n,
+        accuracy=s[S_CORRECT] / n,
+        latency_mean_ms=s[S_LATENCY] / n * 1e3,
+        latency_p50_ms=quantile_ms(a["hist"], 0.50),
+        latency_p95_ms=quantile_ms(a["hist"], 0.95),
+        latency_p99_ms=quantile_ms(a["hist"], 0.99),
+        deadline_violation_rate=s[S_LATE] / n,
+        timeout_rate=s[S_TIMEOUT] / n,
+        forward_rate=s[S_FORWARD] / n,
+        forward_rate_by_tier={tier_names[i]: float(a["tier_count"][i]) / n for i in range(len(tier_names))},
+        mean_cost=s[S_COST] / n,
+        option_rates=a["opt_count"] / n,
+        fixed_option_mean_reward=a["cf_sum"] / n,
+        oracle_mean_reward=s[S_ORACLE] / n,
+        regret_oracle=float(s[S_ORACLE] - s[S_REWARD]),
+        regret_best_fixed=float(a["cf_sum"][best] - s[S_REWARD]),
+        curve_t=a["curve_t"].copy(),
+        curve_regret_oracle=a["curve_oracle"] - curve_reward,
+        curve_regret_best_fixed=a["curve_cf"][:, best] - curve_reward,
+        latency_hist_edges_ms=hist_edges_ms(),
+        latency_hist_counts=a["hist"].copy(),
+        wall_time_s=float(wall),
+        decisions_per_s=float(steps / wall) if wall > 0 else float("inf"),
+        extra=extra,
+    )
