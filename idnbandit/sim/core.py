@@ -100,6 +100,7 @@ from .state import (
     F_RQ_ACC,
     F_RQ_CF,
     F_RQ_CFOUT,
+    F_RQ_Q,
     F_RQ_T,
     F_RQ_X,
     F_SERVER_FREE,
@@ -122,6 +123,7 @@ from .state import (
     I_RQ_DEC,
     I_RQ_I,
     I_TIER_COUNT,
+    J_FORK,
     J_G,
     J_HOP,
     J_K,
@@ -139,7 +141,7 @@ from .state import (
     M_HEAP_N,
     M_JOB_FREE_N,
     M_LIMIT,
-    M_MULTIHOP,
+    M_MODE,
     M_N_DELIVERED,
     M_N_FINAL,
     M_NEED,
@@ -153,6 +155,8 @@ from .state import (
     M_REC_ON,
     M_REQ_LEN,
     M_REQ_POS,
+    MODE_ENSEMBLE,
+    MODE_MULTIHOP,
     NEED_DL,
     NEED_HEAP,
     NEED_JOBS,
@@ -162,6 +166,8 @@ from .state import (
     PH_DOWN,
     PH_NODE,
     PH_UP,
+    Q_RESP,
+    Q_SENT,
     R_FB,
     R_FEEDBACK_R,
     R_G,
@@ -178,6 +184,7 @@ from .state import (
     RQ_K,
     RQ_ND,
     RQ_O,
+    RQ_OUTSTANDING,
     RQ_S,
     RQ_STATUS,
     ST_ALIVE,
@@ -188,11 +195,11 @@ from .state import (
 )
 
 __all__ = ["C_DECIDE", "C_DELIVER", "C_NEED_REQUESTS", "C_NEED_BG", "C_NEED_SPACE", "C_DONE", "C_NEED_UNIFORMS",
-           "C_BAD_ACTION", "PEND_NONE", "PEND_ORIGIN", "PEND_STOP"]
+           "C_BAD_ACTION", "PEND_NONE", "PEND_ORIGIN", "PEND_STOP", "PEND_BATCH"]
 
 # what advance_ returns (and the fused driver: C_NEED_UNIFORMS, C_BAD_ACTION)
 C_DECIDE, C_DELIVER, C_NEED_REQUESTS, C_NEED_BG, C_NEED_SPACE, C_DONE, C_NEED_UNIFORMS, C_BAD_ACTION = range(8)
-PEND_NONE, PEND_ORIGIN, PEND_STOP = 0, 1, 2
+PEND_NONE, PEND_ORIGIN, PEND_STOP, PEND_BATCH = 0, 1, 2, 3
 STAGES = 64  # stage numbers per request in event keys
 KEY_BG = -(1 << 40)
 
@@ -288,7 +295,7 @@ def _finalise(CF, CI, SF, SI, slot, c_time, success):  # noqa: N803
     due_n = m[M_G_NEXT] + int(par[P_DELAY_REQUESTS]) if par[P_DELAY_REQUESTS] > 0 else 0
     r_first = np.nan
     for q in range(rq_i[slot, RQ_ND]):
-        if m[M_MULTIHOP] == 1:
+        if m[M_MODE] == MODE_MULTIHOP:
             stop_i, dec_i = pack_view3(CI, CI, CI_STOP_I), pack_view2(CI, CI, CI_DEC_I)
             r = stop_feedback_(par, cf, cfout, out, stop_i, dec_i, pack_view1(SF, SI, F_VALS), fb, o,
                                rq_dec[slot, q, DEC_H], rq_dec[slot, q, DEC_A], rq_dec[slot, q, DEC_E])
@@ -361,8 +368,27 @@ def _new_job(job_i, job_f, job_free, m, g, o, k, t, timeout_s, stop, n_links):
     job_i[j, J_PHASE] = PH_UP if n_links > 0 else PH_NODE
     job_i[j, J_STAGE] = 0
     job_i[j, J_STOP] = stop
+    job_i[j, J_FORK] = 0
     job_f[j, 0] = t + timeout_s
     return j
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _fork_(opt_i, job_i, job_f, job_free, m, ht, hk, hj, j, hop, tau, key):
+    """Ensembles: start a node job at ``tau`` for every option still to fork (``J_FORK`` bits of job
+    ``j``, the batch's carrier) that is served at the node the carrier reaches after ``hop`` links."""
+    mask = job_i[j, J_FORK]
+    g = job_i[j, J_G]
+    o = job_i[j, J_O]
+    for k in range(opt_i.shape[1]):
+        if (mask >> k) & 1 and opt_i[o, k, OPT_NLINKS] == hop:
+            jn = _new_job(job_i, job_f, job_free, m, g, o, k, 0.0, 0.0, -1, 0)
+            job_i[jn, J_HOP] = hop
+            job_i[jn, J_STAGE] = job_i[j, J_STAGE]
+            job_f[jn, 0] = job_f[j, 0]
+            m[M_HEAP_N] = heap_push_(ht, hk, hj, m[M_HEAP_N], tau, key, jn)
+            mask &= ~(1 << k)
+    job_i[j, J_FORK] = mask
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -395,7 +421,9 @@ def advance_(CF, CI, SF, SI):  # noqa: N803  (pack names)
     cancel = par[P_CANCEL] > 0.0
     k_n = opt_i.shape[1]
     mask = rq_t.shape[0] - 1
-    multihop = m[M_MULTIHOP] == 1
+    multihop = m[M_MODE] == MODE_MULTIHOP
+    ensemble = m[M_MODE] == MODE_ENSEMBLE
+    job_room = k_n if ensemble else 1
     rec_cap = pack_view2(SF, SI, F_REC).shape[0]
     dlog_cap = pack_view1(SI, SI, I_DLOG).shape[0]
     b = m[M_BG_NEED]
@@ -430,11 +458,11 @@ def advance_(CF, CI, SF, SI):  # noqa: N803  (pack names)
                 m[M_PEND_AGENT] = dec_i[stop_i[o, h, ST_DEC], DEC_AGENT]
             return C_DECIDE
         need = 0
-        if m[M_HEAP_N] + 3 > ht.shape[0]:
+        if m[M_HEAP_N] + job_room + 3 > ht.shape[0]:
             need |= NEED_HEAP
         if m[M_G_NEXT] < m[M_LIMIT] and m[M_G_NEXT] - m[M_HEAD] >= rq_t.shape[0]:
             need |= NEED_RQ
-        if m[M_JOB_FREE_N] < 1:
+        if m[M_JOB_FREE_N] < job_room:
             need |= NEED_JOBS
         if m[M_DL_N] + rq_x.shape[1] > dl_due.shape[0]:
             need |= NEED_DL
@@ -512,6 +540,8 @@ def advance_(CF, CI, SF, SI):  # noqa: N803  (pack names)
             job_i[j, J_STAGE] = stage
             nt = 0.0
             if phase == PH_UP:
+                if ensemble and job_i[j, J_FORK] != 0:
+                    _fork_(opt_i, job_i, job_f, job_free, m, ht, hk, hj, j, hop, tau, g * STAGES + stage)
                 lk = opt_i[o, k, OPT_LINKS + hop]
                 st, en, rel = tx_place_(fault_i, fault_f, node_i[lk, NODE_LINK_FAULTS], lk, tau, link_free[lk, 0],
                                         opt_f[o, k, OPT_TX + 2 * hop], cut)
@@ -535,6 +565,8 @@ def advance_(CF, CI, SF, SI):  # noqa: N803  (pack names)
                         job_i[j, J_STAGE] = stage - 1
                         continue
                     job_i[j, J_STOP] = -1  # serve-only stop, or nobody waits for it any more: first model
+                if ensemble and job_i[j, J_FORK] != 0:
+                    _fork_(opt_i, job_i, job_f, job_free, m, ht, hk, hj, j, hop, tau, g * STAGES + stage)
                 n = opt_i[o, k, OPT_NODE]
                 st, en = node_place_(fault_i, fault_f, node_i[n, NODE_SPEED_FAULTS], server_free, node_i[n, NODE_LO],
                                      node_i[n, NODE_HI], n, tau, opt_f[o, k, OPT_COMPUTE_S], cut, True)
@@ -566,15 +598,28 @@ def advance_(CF, CI, SF, SI):  # noqa: N803  (pack names)
                 else:
                     job_i[j, J_HOP] = hop - 1
             else:  # PH_DONE: the response reaches the client
-                if alive and tau <= rq_t[slot] + timeout_s:
-                    _finalise(CF, CI, SF, SI, slot, tau, True)
                 _free_job(job_free, m, j)
+                if alive and tau <= rq_t[slot] + timeout_s:
+                    if not ensemble:
+                        _finalise(CF, CI, SF, SI, slot, tau, True)
+                        continue
+                    pack_view3(SF, SI, F_RQ_Q)[slot, k, Q_RESP] = tau
+                    rq_i[slot, RQ_OUTSTANDING] -= 1
+                    if rq_i[slot, RQ_OUTSTANDING] == 0:  # the batch has answered: the strategy's turn
+                        m[M_PEND_KIND] = PEND_BATCH
+                        m[M_PEND_SLOT] = slot
+                        fm[T_PEND] = tau
                 continue
             has_hold = True
             h_t, h_k, h_j = nt, g * STAGES + stage, j
             continue
         if head < gn and td <= tn:  # -------------------------------- the oldest client gives up
             fm[T_NOW] = td
+            if ensemble:  # the strategy answers with what it has (unanswered queries: Q_RESP = inf)
+                m[M_PEND_KIND] = PEND_BATCH
+                m[M_PEND_SLOT] = head & mask
+                fm[T_PEND] = td
+                continue
             _finalise(CF, CI, SF, SI, head & mask, td, False)
             continue
         # ------------------------------------------------------------------ the next request arrives
@@ -604,7 +649,7 @@ def advance_(CF, CI, SF, SI):  # noqa: N803  (pack names)
         for kk in range(k_n):
             cf[kk] = estimate_(node_f, node_i, opt_i, opt_f, predc, fault_i, fault_f, par, server_free, link_free, o,
                                kk, s, tn, cfout, kk)
-        if not multihop:
+        if not multihop:  # the origin decides (single option, or an ensemble's first batch)
             context_(node_i, opt_i, par, feat, server_free, rq_x[slot, 0], o, s, tn)
             m[M_PEND_KIND] = PEND_ORIGIN
             m[M_PEND_SLOT] = slot
@@ -712,3 +757,74 @@ def run_to_decision_(CF, CI, SF, SI):  # noqa: N803
         if code != C_DELIVER:
             return code
         delivered_(SF, SI)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def decide_batch_(CF, CI, SF, SI, mask):  # noqa: N803
+    """Ensembles: send the pending request (first batch) or its next batch to the options in bit mask
+    ``mask``, in parallel from now: local options start at once; the farthest option carries the
+    input up the path and the others are forked at their nodes (one upload per link and batch).
+    Returns 0, or -1 for an empty or out-of-range mask or no pending ensemble decision."""
+    opt_i, par = pack_view3(CI, CI, CI_OPT_I), pack_view1(CF, CI, C_PAR)
+    m, fm = pack_view1(SI, SI, I_MISC), pack_view1(SF, SI, F_MISC)
+    ht, hk, hj = pack_view1(SF, SI, F_HEAP_T), pack_view1(SI, SI, I_HEAP_K), pack_view1(SI, SI, I_HEAP_J)
+    rq_t, rq_i, rq_q = pack_view1(SF, SI, F_RQ_T), pack_view2(SI, SI, I_RQ_I), pack_view3(SF, SI, F_RQ_Q)
+    job_i, job_f, job_free = pack_view2(SI, SI, I_JOB_I), pack_view2(SF, SI, F_JOB_F), pack_view1(SI, SI, I_JOB_FREE)
+    k_n = opt_i.shape[1]
+    kind = m[M_PEND_KIND]
+    if (kind != PEND_ORIGIN and kind != PEND_BATCH) or mask <= 0 or mask >= (1 << k_n):
+        return -1
+    tau = fm[T_PEND]
+    slot = m[M_PEND_SLOT]
+    if kind == PEND_ORIGIN:
+        g = m[M_G_NEXT]
+        m[M_G_NEXT] = g + 1
+        m[M_REQ_POS] += 1
+    else:
+        g = rq_i[slot, RQ_G]
+    o = rq_i[slot, RQ_O]
+    t0 = rq_t[slot]
+    timeout_s = par[P_TIMEOUT_S]
+    carrier = -1
+    far = 0
+    count = 0
+    for k in range(k_n):
+        if (mask >> k) & 1:
+            count += 1
+            rq_q[slot, k, Q_SENT] = tau
+            rq_q[slot, k, Q_RESP] = np.inf
+            nl = opt_i[o, k, OPT_NLINKS]
+            if nl == 0:
+                j = _new_job(job_i, job_f, job_free, m, g, o, k, t0, timeout_s, -1, 0)
+                m[M_HEAP_N] = heap_push_(ht, hk, hj, m[M_HEAP_N], tau, g * STAGES, j)
+            elif nl > far:
+                far = nl
+                carrier = k
+    if carrier >= 0:
+        fork = 0
+        for k in range(k_n):
+            if (mask >> k) & 1 and k != carrier and opt_i[o, k, OPT_NLINKS] > 0:
+                fork |= 1 << k
+        j = _new_job(job_i, job_f, job_free, m, g, o, carrier, t0, timeout_s, -1, far)
+        job_i[j, J_FORK] = fork
+        m[M_HEAP_N] = heap_push_(ht, hk, hj, m[M_HEAP_N], tau, g * STAGES, j)
+    rq_i[slot, RQ_K] = carrier if carrier >= 0 else 0
+    rq_i[slot, RQ_OUTSTANDING] = count
+    m[M_PEND_KIND] = PEND_NONE
+    return 0
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def ens_finish_(SF, SI):  # noqa: N803
+    """Ensembles: the pending request is answered (its record is kept by the caller): free its slot."""
+    m = pack_view1(SI, SI, I_MISC)
+    rq_t, rq_i = pack_view1(SF, SI, F_RQ_T), pack_view2(SI, SI, I_RQ_I)
+    rq_i[m[M_PEND_SLOT], RQ_STATUS] = ST_FINAL
+    m[M_N_FINAL] += 1
+    mask = rq_t.shape[0] - 1
+    h = m[M_HEAD]
+    while h < m[M_G_NEXT] and rq_i[h & mask, RQ_STATUS] == ST_FINAL:
+        rq_i[h & mask, RQ_STATUS] = ST_FREE
+        h += 1
+    m[M_HEAD] = h
+    m[M_PEND_KIND] = PEND_NONE

@@ -1,61 +1,65 @@
-"""The simulator loop for ensemble strategies: several options queried per request.
+"""The simulator loop for ensemble strategies: several options queried per request, on the event core.
 
 :func:`simulate` dispatches here for objects with ``is_ensemble_strategy`` (see
-:mod:`idnbandit.ensembles.strategy` for the protocol). Per request (same request stream and
-background load as every other agent with the same seed, common random numbers):
+:mod:`idnbandit.ensembles.strategy` for the protocol). The event core
+(:mod:`idnbandit.sim.core`, ensemble mode) runs every request, query and background job in exact
+time order (same request stream and background load as every other agent with the same seed); this
+module is its Python driver. Per request:
 
-1. background load is advanced and the context and the single-option counterfactual rewards are
-   computed (``prepare``), exactly as for a one-option agent;
-2. ``strategy.begin(x)`` names a first batch of options; they are sent **in parallel** at the
-   arrival time ``t``: each one is served by the exact queue and link kernels (``commit``), so its
-   queues change, and the batch takes the **max** of its members' latencies;
-3. ``strategy.next_batch()`` may name further batches, each sent when the previous one has answered
-   (``t +`` the elapsed time), so batch latencies **add up**, until it returns ``[]``;
-4. the answer is the strategy's aggregate vote; the request is right if the vote equals the label
+1. at its arrival the context and the single-option counterfactual estimates are computed, exactly
+   as for a one-option agent; ``strategy.begin(x)`` names a first batch of options;
+2. the batch is sent **in parallel**: local options start at once; the input crosses each link of
+   the path **once per batch** (the farthest option carries it, the others are handed their copy
+   at their node: multicast / relay along the path); every query then queues at its node and its
+   answer comes back on its own through the down links;
+3. when every query of the batch has answered, ``strategy.observe`` receives the answers (in query
+   order; ``probs`` None for a query that did not answer) and ``strategy.next_batch()`` may name
+   another batch, sent at that moment, so batch latencies **add up**, until it returns ``[]``;
+4. the client's timeout covers the whole request: at ``t + timeout_s`` the strategy answers with
+   what it has (the outstanding queries count as unanswered; latency ``timeout_s``);
+5. the answer is the strategy's aggregate vote; the request is right if the vote equals the label
    and the total latency meets the deadline; reward ``w_acc * correct - w_lat * latency_s -
    w_cost * (sum of the queried options' costs)``;
-5. the label is revealed to the strategy by the scenario's feedback mode, after its delay:
+6. the label is revealed to the strategy by the scenario's feedback mode, just before the first
+   request decided at or after the answer time + ``delay_s`` (or ``delay_requests`` requests later):
    ``full`` always; ``bandit`` only when the answer was right (the reward of a wrong answer does not
    say which class was right); ``label_on_forward`` when a non-local option answered; ``proxy``: the
    answer of the farthest non-local option that answered stands in for the label.
 
-The input of a parallel batch crosses each link once (multicast / relay along the path: the options
-of one batch share each upload transmission, as a node forwarding one copy to the next hop and its
-own model would); the answers come back separately (each queues on the downlinks). A later batch
-sends the input again. A query that times out gives no answer (it still costs its latency and
-price).
 Metrics are true outcomes; ``option_rates`` and ``forward_rate_by_tier`` count the requests that
 queried each option / tier (their sum can exceed 1); ``fixed_option_mean_reward`` and the oracle are
-the single-option counterfactuals (an ensemble can beat that oracle: negative regret).
+the single-option counterfactual estimates (an ensemble can beat that oracle: negative regret).
 """
 
 from __future__ import annotations
 
-import heapq
 import math
 import time
 from collections import deque
 
 import numpy as np
+from numba import njit
 
 from ..errors import ConfigError
 from ..scenario.model import Tier
-from .compiled import NODE_PROP_S, NODE_TIER, OPT_COMPUTE_S, OPT_LINKS, OPT_LOCAL, OPT_NLINKS, OPT_TX
-from .engine import check_seed, resolve_inputs
-from .kernels import (
-    OUT_COST,
-    OUT_LATENCY,
-    OUT_NODE,
-    OUT_TIMEOUT,
-    bg_ready,
-    commit,
-    new_scratch,
-    new_state,
-    prepare,
+from .compiled import (
+    NODE_PROP_S,
+    NODE_TIER,
+    OPT_COMPUTE_S,
+    OPT_COST,
+    OPT_LINKS,
+    OPT_LOCAL,
+    OPT_NLINKS,
+    OPT_NODE,
+    OPT_TX,
+    check_seed,
+    resolve_inputs,
 )
+from .core import C_DECIDE, C_DONE, PEND_ORIGIN, decide_batch_, ens_finish_
+from .loop import Driver, run_to_decision
 from .metrics import HIST_BINS, HIST_LO_MS, HIST_RATIO, curve_points_of, hist_edges_ms, quantile_ms
 from .result import RunResult
-from .workload import CHUNK, BackgroundSource, RequestStream
+from .state import M_G_NEXT, M_PEND_KIND, M_PEND_SLOT, Q_RESP, Q_SENT, RQ_G, RQ_O, RQ_S, T_PEND
 
 __all__ = ["simulate_ensemble", "nominal_latency_s", "trace_columns", "label_seen"]
 
@@ -104,6 +108,18 @@ def label_seen(mode: int, label: int, correct: bool, answered: list[tuple[int, i
     return max(remote)[1]  # proxy: the farthest remote option's answer
 
 
+@njit(cache=True, error_model="numpy")
+def decide_batch(CF, CI, SF, SI, mask):  # noqa: N803
+    """:func:`~idnbandit.sim.core.decide_batch_` callable from Python."""
+    return decide_batch_(CF, CI, SF, SI, mask)
+
+
+@njit(cache=True, error_model="numpy")
+def ens_finish(SF, SI):  # noqa: N803
+    """:func:`~idnbandit.sim.core.ens_finish_` callable from Python."""
+    ens_finish_(SF, SI)
+
+
 def simulate_ensemble(scenario, strategy, steps: int, seed: int | None = None, *, trace=None,
                       progress=None, curve_points: int = 200) -> RunResult:
     """Run an ensemble ``strategy`` on ``steps`` requests of ``scenario`` (see the module docstring).
@@ -125,38 +141,24 @@ def simulate_ensemble(scenario, strategy, steps: int, seed: int | None = None, *
     k_n = c.n_options
     if getattr(strategy, "n_actions", k_n) != k_n:
         raise ConfigError(f"strategy.n_actions: {strategy.n_actions!r} does not match the scenario's {k_n} options")
-    prices = c.w_lat * nominal_latency_s(c) + c.w_cost * c.opt_f[:, :, 3]
+    prices = c.w_lat * nominal_latency_s(c) + c.w_cost * c.opt_f[:, :, OPT_COST]
     strategy.bind(trace.n_classes, prices.mean(axis=0), c.w_acc)
     loop = _Loop(scenario, trace, c, strategy, steps, seed, int(curve_points))
     t0 = time.perf_counter()
-    done = 0
-    while done < steps:
-        req_t, req_o, req_s = loop.stream.next_chunk()
-        n = min(CHUNK, steps - done)
-        for i in range(n):
-            loop.arrive(done + i, float(req_t[i]), int(req_o[i]), int(req_s[i]), float(req_t[n - 1]))
-        done += n
-        if progress is not None:
-            progress(done)
-    loop.run_events(math.inf)
-    while loop.pending:
-        _, _, rec, lab = loop.pending.popleft()
-        strategy.learn(rec, lab)
+    loop.run(progress)
     wall = time.perf_counter() - t0
     return _result(loop, wall)
 
 
 class _Loop:
-    """The event loop of one run: arrivals in stream order, later batches as timed events."""
+    """The Python side of one ensemble run: the strategy's turns, labels, metrics."""
 
     def __init__(self, scenario, trace, c, strategy, steps, seed, curve_points):
         self.scenario, self.c, self.strategy, self.steps, self.seed = scenario, c, strategy, steps, seed
         self.cols = trace_columns(scenario, trace)
         self.probs_all, self.labels = trace.probs, trace.labels
-        self.stream = RequestStream(scenario, c.feat.shape[1], seed)
-        self.bg = BackgroundSource(scenario, seed)
-        self.st, self.sc = new_state(c), new_scratch(c)
-        self.span_cap = 65536 / max(self.bg.max_rate, 1e-12)
+        self.drv = Driver(c, scenario, seed, steps, n_actions=c.n_options, n_features=int(c.n_features),
+                          curve_points=1, ensemble=True)
         self.local = c.opt_i[:, :, OPT_LOCAL] == 1
         k_n = c.n_options
         self.name = getattr(strategy, "name", None) or type(strategy).__name__
@@ -169,83 +171,104 @@ class _Loop:
         self.tier_count = np.zeros(len(list(Tier)))
         self.tot = dict(correct=0.0, cost=0.0, late=0.0, timeout=0.0, forward=0.0, queries=0.0, batches=0.0,
                         revealed=0.0)
-        self.heap: list = []  # (time, seq, g): request g's batch answers at time
-        self.seq = 0
         self.inflight: dict[int, dict] = {}
-        self.pending: deque = deque()  # (completed after n arrivals, completion time, record, label)
-        self.arrivals = 0
+        self.pending: deque = deque()  # (due time, due request count, record, label)
 
-    def _ready(self, tq: float, horizon: float) -> None:
-        if not bg_ready(self.c, self.st, tq):
-            self.st = self.bg.top_up(self.st, tq + self.c.timeout_s + horizon)
-
-    def arrive(self, g: int, t: float, o: int, s: int, t_last: float) -> None:
-        c, strategy = self.c, self.strategy
-        self.run_events(t)
-        while self.pending and (self.pending[0][1] + c.delay_s <= t if c.delay_s > 0
-                                else self.pending[0][0] + c.delay_requests <= self.arrivals):
+    def run(self, progress) -> None:
+        drv, rs = self.drv, self.drv.rs
+        last = 0
+        while True:
+            code = run_to_decision(*drv.packs)
+            if code == C_DONE:
+                break
+            if code != C_DECIDE:
+                drv.serve(code)
+                continue
+            m = rs.imisc
+            if m[M_PEND_KIND] == PEND_ORIGIN:
+                self._arrive(int(m[M_PEND_SLOT]))
+                g = int(m[M_G_NEXT])
+                if progress is not None and g - last >= 65_536:
+                    last = g
+                    progress(g)
+            else:
+                self._answered(int(m[M_PEND_SLOT]))
+        while self.pending:
             _, _, rec, lab = self.pending.popleft()
-            strategy.learn(rec, lab)
-        self.arrivals += 1
-        self._ready(t, min(t_last - t, self.span_cap))
-        prepare(c, self.st, self.sc, o, s, t)
-        cf = self.sc.cf
+            self.strategy.learn(rec, lab)
+        if progress is not None:
+            progress(self.steps)
+
+    def _arrive(self, slot: int) -> None:
+        """A request arrives: deliver the labels that are due, start it with the strategy's first batch."""
+        rs = self.drv.rs
+        g = int(rs.imisc[M_G_NEXT])
+        t = float(rs.fmisc[T_PEND])
+        while self.pending and self.pending[0][0] <= t and self.pending[0][1] <= g:
+            _, _, rec, lab = self.pending.popleft()
+            self.strategy.learn(rec, lab)
+        cf = rs.a["rq_cf"][slot]
         self.cf_sum += cf
         self.best_cf[g] = cf.max()
         if self.ptr < self.ct.size and g + 1 == self.ct[self.ptr]:
             self.cf_curve[self.ptr] = self.cf_sum
             self.ptr += 1
-        req, batch = strategy.begin(self.sc.x.copy())
-        self.inflight[g] = dict(req=req, t=t, o=o, s=s, cost=0.0, asked=set(), answered=[], tiers=set())
-        self._dispatch(g, batch, t)
-
-    def _dispatch(self, g: int, batch: list[int], tq: float) -> None:
-        c, st, sc, f = self.c, self.st, self.sc, self.inflight[g]
-        k_n = c.n_options
+        req, batch = self.strategy.begin(rs.a["rq_x"][slot, 0].copy())
+        i = rs.a["rq_i"][slot]
+        self.inflight[g] = dict(req=req, t=t, o=int(i[RQ_O]), s=int(i[RQ_S]), cost=0.0, asked=[], batch=[],
+                                answered=[], tiers=set())
         if not batch:
             raise ConfigError(f"strategy {self.name!r} asked for no option at the start of request {g}")
-        self.tot["batches"] += 1
-        slowest = 0.0
-        up0 = self.st.link_free[:, 0].copy()  # uploads of one batch share each link's transmission
-        up_end = up0.copy()
-        o, s = f["o"], f["s"]
+        self._send(g, batch)
+
+    def _send(self, g: int, batch: list[int]) -> None:
+        c, f = self.c, self.inflight[g]
+        k_n = c.n_options
+        mask = 0
         for kk in batch:
-            if isinstance(kk, bool) or not isinstance(kk, (int, np.integer)) or not 0 <= kk < k_n or kk in f["asked"]:
+            if isinstance(kk, bool) or not isinstance(kk, (int, np.integer)) or not 0 <= kk < k_n \
+                    or kk in f["asked"]:
                 raise ConfigError(f"strategy {self.name!r} asked for option {kk!r} at request {g}; options are "
                                   f"[0, {k_n}), each at most once per request (asked: {sorted(f['asked'])})")
-            f["asked"].add(int(kk))
-            self._ready(tq, self.span_cap)
-            st = self.st
-            st.link_free[:, 0] = up0
-            commit(c, st, sc, o, int(kk), s, tq)
-            np.maximum(up_end, st.link_free[:, 0], out=up_end)
-            row = sc.out
-            q_lat, q_cost, timeout = float(row[OUT_LATENCY]), float(row[OUT_COST]), row[OUT_TIMEOUT] > 0
-            slowest = max(slowest, q_lat)
-            f["cost"] += q_cost
-            f["tiers"].add(int(c.node_i[int(row[OUT_NODE]), NODE_TIER]))
-            probs = None if timeout else self.probs_all[self.cols[o, kk], s]
+            f["asked"].append(int(kk))
+            mask |= 1 << int(kk)
+        f["batch"] = [int(k) for k in batch]
+        self.tot["batches"] += 1
+        decide_batch(*self.drv.packs, mask)
+
+    def _answered(self, slot: int) -> None:
+        """Every query of a batch answered, or the client's deadline: observe, then the next batch or the end."""
+        c, rs, strategy = self.c, self.drv.rs, self.strategy
+        g = int(rs.a["rq_i"][slot, RQ_G])
+        f = self.inflight[g]
+        now = float(rs.fmisc[T_PEND])
+        q = rs.a["rq_q"][slot]
+        o, s = f["o"], f["s"]
+        timed_out = False
+        for kk in f["batch"]:
+            resp = float(q[kk, Q_RESP])
+            answered = resp <= now
+            timed_out |= not answered
+            lat = (resp if answered else now) - float(q[kk, Q_SENT])
+            cost = float(c.opt_f[o, kk, OPT_COST])
+            f["cost"] += cost
+            f["tiers"].add(int(c.node_i[int(c.opt_i[o, kk, OPT_NODE]), NODE_TIER]))
+            self.opt_count[kk] += 1
+            probs = self.probs_all[self.cols[o, kk], s] if answered else None
             if probs is not None:
                 f["answered"].append((int(kk), int(probs.argmax()), bool(self.local[o, kk])))
-            self.strategy.observe(f["req"], int(kk), probs, c.w_lat * q_lat + c.w_cost * q_cost)
-            self.opt_count[kk] += 1
-        self.st.link_free[:, 0] = up_end
-        heapq.heappush(self.heap, (tq + slowest, self.seq, g))
-        self.seq += 1
-
-    def run_events(self, until: float) -> None:
-        """Process every batch answered by ``until``: ask for the next batch or finish the request."""
-        while self.heap and self.heap[0][0] <= until:
-            tq, _, g = heapq.heappop(self.heap)
-            batch = self.strategy.next_batch(self.inflight[g]["req"])
+            strategy.observe(f["req"], int(kk), probs, c.w_lat * lat + c.w_cost * cost)
+        if not timed_out:
+            batch = strategy.next_batch(f["req"])
             if batch:
-                self._dispatch(g, batch, tq)
-            else:
-                self._complete(g, tq)
+                self._send(g, batch)
+                return
+        self._complete(g, now, timed_out)
+        ens_finish(rs.SF, rs.SI)
 
-    def _complete(self, g: int, t_done: float) -> None:
+    def _complete(self, g: int, t_done: float, timed_out: bool) -> None:
         c, f, tot = self.c, self.inflight.pop(g), self.tot
-        elapsed = t_done - f["t"]
+        elapsed = c.timeout_s if timed_out else t_done - f["t"]
         vote = self.strategy.vote(f["req"])
         late = elapsed > c.deadline_s
         label = int(self.labels[f["s"]])
@@ -257,12 +280,13 @@ class _Loop:
         tot["correct"] += correct
         tot["cost"] += f["cost"]
         tot["late"] += late
-        tot["timeout"] += not f["answered"]
+        tot["timeout"] += timed_out
         tot["forward"] += any(not self.local[f["o"], kk] for kk in f["asked"])
         tot["queries"] += len(f["asked"])
         seen = label_seen(int(c.fb_mode), label, bool(correct), f["answered"])
         tot["revealed"] += seen is not None
-        self.pending.append((self.arrivals, t_done, self.strategy.finish(f["req"]), seen))
+        due_n = int(self.drv.rs.imisc[M_G_NEXT]) + c.delay_requests if c.delay_requests > 0 else 0
+        self.pending.append((t_done + c.delay_s, due_n, self.strategy.finish(f["req"]), seen))
 
 
 def _hist(lat_s: np.ndarray) -> np.ndarray:

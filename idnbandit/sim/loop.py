@@ -77,6 +77,9 @@ from .state import (
     M_PEND_AGENT,
     M_PEND_ROW,
     M_PEND_SLOT,
+    MODE_ENSEMBLE,
+    MODE_MULTIHOP,
+    MODE_SINGLE,
     RunState,
     static_packs,
 )
@@ -225,12 +228,16 @@ class Driver:
         the scenario's :class:`~idnbandit.sim.workload.RequestStream`).
     limit
         Requests to decide (default ``steps``).
+    ensemble
+        Batches of parallel queries per request (:mod:`idnbandit.sim.ensemble_run`).
     """
 
     def __init__(self, c, scenario, seed: int, steps: int, *, layout=None, n_actions: int, n_features: int,
                  curve_points: int = 200, record: bool = False, static=None, requests=None,
-                 limit: int | None = None, delivery_log: bool | None = None, keep_records: int | None = None):
+                 limit: int | None = None, delivery_log: bool | None = None, keep_records: int | None = None,
+                 ensemble: bool = False):
         self.c = c
+        mode = MODE_MULTIHOP if layout is not None else (MODE_ENSEMBLE if ensemble else MODE_SINGLE)
         if layout is not None:
             stop_i, dec_i, mh_i, d_n, max_dec = layout.stop_i, layout.dec_i, layout.mh_i, len(layout.nodes), \
                 layout.max_decisions
@@ -240,7 +247,7 @@ class Driver:
         self.CF, self.CI = static if static is not None else static_packs(c, stop_i, dec_i, mh_i)
         self.rs = RunState(c, n_features=n_features, n_actions=n_actions, max_decisions=max_dec,
                            n_decision_nodes=d_n, steps=steps, curve_points=curve_points,
-                           limit=steps if limit is None else limit, multihop=layout is not None, record=record,
+                           limit=steps if limit is None else limit, mode=mode, record=record,
                            delivery_log=delivery_log, keep_records=keep_records)
         self.next_requests = requests if requests is not None else \
             RequestStream(scenario, c.feat.shape[1], seed).next_chunk

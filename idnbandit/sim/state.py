@@ -33,19 +33,19 @@ N_STATIC = 13
 # ---------------------------------------------------------------- state packs (SF / SI)
 (F_MISC, F_SERVER_FREE, F_LINK_FREE, F_HEAP_T, F_BG_ARR, F_BG_SVC, F_REQ_T, F_RQ_T, F_RQ_CF, F_RQ_CFOUT, F_RQ_X,
  F_RQ_ACC, F_JOB_F, F_DL_X, F_DL_R, F_DL_RS, F_DL_DUE, F_REC, F_SUMS, F_CF_SUM, F_CURVE_REWARD, F_CURVE_ORACLE,
- F_CURVE_CF, F_OUT, F_FB, F_VALS) = range(26)
+ F_CURVE_CF, F_OUT, F_FB, F_VALS, F_RQ_Q) = range(27)
 (I_MISC, I_HEAP_K, I_HEAP_J, I_BG_I, I_REQ_O, I_REQ_S, I_RQ_I, I_RQ_DEC, I_JOB_I, I_JOB_FREE, I_DL_I, I_OPT_COUNT,
- I_TIER_COUNT, I_HIST, I_CURVE_T, I_NODE_COUNTS, I_DLOG) = range(26, 43)
-N_STATE = 43
+ I_TIER_COUNT, I_HIST, I_CURVE_T, I_NODE_COUNTS, I_DLOG) = range(27, 44)
+N_STATE = 44
 FLOAT_NAMES = ("misc", "server_free", "link_free", "heap_t", "bg_arr", "bg_svc", "req_t", "rq_t", "rq_cf", "rq_cfout",
                "rq_x", "rq_acc", "job_f", "dl_x", "dl_r", "dl_rs", "dl_due", "rec", "sums", "cf_sum", "curve_reward",
-               "curve_oracle", "curve_cf", "out", "fb", "vals")
+               "curve_oracle", "curve_cf", "out", "fb", "vals", "rq_q")
 INT_NAMES = ("imisc", "heap_k", "heap_j", "bg_i", "req_o", "req_s", "rq_i", "rq_dec", "job_i", "job_free", "dl_i",
              "opt_count", "tier_count", "hist", "curve_t", "node_counts", "dlog")
 
 # misc ints
 (M_G_NEXT, M_LIMIT, M_HEAD, M_HEAP_N, M_REQ_POS, M_REQ_LEN, M_JOB_FREE_N, M_DL_HEAD, M_DL_N, M_REC_N, M_PEND_KIND,
- M_PEND_JOB, M_PEND_AGENT, M_PEND_SLOT, M_PEND_ROW, M_N_FINAL, M_BG_NEED, M_MULTIHOP, M_REC_ON, M_NEED, M_PTR,
+ M_PEND_JOB, M_PEND_AGENT, M_PEND_SLOT, M_PEND_ROW, M_N_FINAL, M_BG_NEED, M_MODE, M_REC_ON, M_NEED, M_PTR,
  M_ERR, M_DL_SLOT, M_DLOG_N, M_N_DELIVERED) = range(25)
 N_IMISC = 25
 # misc floats
@@ -53,15 +53,17 @@ T_PEND, T_NOW = range(2)
 N_FMISC = 4
 
 # request ring columns (rq_i), decision rows (rq_dec), node-stage times (rq_acc)
-RQ_G, RQ_O, RQ_S, RQ_K, RQ_STATUS, RQ_ND = range(6)
-N_RQ_I = 6
+RQ_G, RQ_O, RQ_S, RQ_K, RQ_STATUS, RQ_ND, RQ_OUTSTANDING = range(7)
+N_RQ_I = 7
+MODE_SINGLE, MODE_MULTIHOP, MODE_ENSEMBLE = 0, 1, 2  # M_MODE
+Q_SENT, Q_RESP = range(2)  # rq_q columns (ensembles): when each option was queried and answered
 DEC_H, DEC_D, DEC_A, DEC_E = range(4)
 ACC_ARR, ACC_START, ACC_END = range(3)
 N_ACC = 3
 ST_FREE, ST_ALIVE, ST_FINAL = 0, 1, 2  # request status
 # job pool columns (job_i)
-J_G, J_O, J_K, J_HOP, J_PHASE, J_STAGE, J_STOP = range(7)
-N_JOB_I = 7
+J_G, J_O, J_K, J_HOP, J_PHASE, J_STAGE, J_STOP, J_FORK = range(8)
+N_JOB_I = 8
 PH_UP, PH_NODE, PH_DOWN, PH_DONE = range(4)
 # delivery FIFO columns (dl_i)
 DL_A, DL_AGENT, DL_DUE_N, DL_G = range(4)
@@ -106,8 +108,10 @@ class RunState:
         Curve sampling (by finalised requests).
     limit
         Requests to decide (``M_LIMIT``); the core stops deciding after that many.
-    multihop
-        Every node on the path decides (:mod:`idnbandit.sim.multihop`).
+    mode
+        ``MODE_SINGLE`` (one decision at the origin), ``MODE_MULTIHOP`` (every node on the path decides,
+        :mod:`idnbandit.sim.multihop`) or ``MODE_ENSEMBLE`` (batches of parallel queries,
+        :mod:`idnbandit.sim.ensemble_run`).
     record
         Keep a per-request record of every finalised request (drained by :meth:`drain_records`).
     delivery_log
@@ -120,7 +124,7 @@ class RunState:
 
     def __init__(self, c: Compiled, *, n_features: int, n_actions: int, max_decisions: int = 1,
                  n_decision_nodes: int = 1, steps: int = 1, curve_points: int = 1, limit: int = 1,
-                 multihop: bool = False, record: bool = False, delivery_log: bool | None = None,
+                 mode: int = MODE_SINGLE, record: bool = False, delivery_log: bool | None = None,
                  request_block: int = 1024, keep_records: int | None = None):
         k = c.n_options
         nn = c.node_f.shape[0]
@@ -140,6 +144,7 @@ class RunState:
             "rec": np.zeros((256 if record else 0, R_FB + a + k)), "sums": np.zeros(N_SUMS), "cf_sum": np.zeros(k),
             "curve_reward": np.zeros(p), "curve_oracle": np.zeros(p), "curve_cf": np.zeros((p, k)),
             "out": np.zeros((1, N_OUT)), "fb": np.zeros(a), "vals": np.zeros(max(a, k)),
+            "rq_q": np.zeros((cap if mode == MODE_ENSEMBLE else 0, k, 2)),
             "imisc": np.zeros(N_IMISC, np.int64), "heap_k": np.zeros(cap, np.int64),
             "heap_j": np.zeros(cap, np.int64), "bg_i": np.zeros((nbg, 2), np.int64),
             "req_o": np.zeros(request_block, np.int64), "req_s": np.zeros(request_block, np.int64),
@@ -153,7 +158,7 @@ class RunState:
         m = arrays["imisc"]
         m[M_LIMIT] = int(limit)
         m[M_JOB_FREE_N] = cap
-        m[M_MULTIHOP] = int(bool(multihop))
+        m[M_MODE] = int(mode)
         m[M_REC_ON] = int(bool(record))
         m[M_BG_NEED] = -1
         self.records: list[np.ndarray] = []
@@ -213,8 +218,10 @@ class RunState:
         if need & NEED_RQ:
             cap = a["rq_t"].shape[0]
             new = 2 * cap
-            for n in ("rq_t", "rq_cf", "rq_cfout", "rq_x", "rq_acc", "rq_i", "rq_dec"):
+            for n in ("rq_t", "rq_cf", "rq_cfout", "rq_x", "rq_acc", "rq_i", "rq_dec", "rq_q"):
                 old = a[n]
+                if old.shape[0] == 0:
+                    continue
                 arr = np.zeros((new, *old.shape[1:]), old.dtype)
                 for g in range(int(m[M_HEAD]), int(m[M_G_NEXT])):
                     arr[g & (new - 1)] = old[g & (cap - 1)]
@@ -276,7 +283,7 @@ class RunState:
         order = np.full(out["g"].shape[0], -1, np.int64)
         pos = {int(g): i for i, g in enumerate(out["g"])}
         seen: set[int] = set()
-        for i, g in enumerate(log.tolist()):
+        for g in log.tolist():
             if g not in seen and g in pos:
                 seen.add(g)
                 order[pos[g]] = len(seen) - 1
