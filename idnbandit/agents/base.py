@@ -18,8 +18,10 @@ Kernel protocol
 ``update(state, x, a, r, rewards) -> None``
     ``a`` the action taken for ``x``, ``r`` its observed reward (NaN when the feedback mode revealed
     nothing), ``rewards`` a (n_actions,) float64 array with the reward of every option that was
-    observed and NaN elsewhere. ``update`` is called once per decision, in decision order (after the
-    feedback delay, if any), even when nothing was observed.
+    observed and NaN elsewhere. ``update`` is called once per decision, even when nothing was
+    observed, when its feedback arrives: in a network, answers come back out of order and after
+    later decisions (``idnbandit.sim`` delivers them in order of completion, after the feedback delay
+    if any), so an agent must not assume that ``update`` follows its own ``select``/``act``.
 
 A caller of the fused path draws uniforms with ``agent.rng.random((k, agent.n_uniforms))``; because
 numpy's generators produce the same stream whether drawn in blocks or one row at a time, the fused

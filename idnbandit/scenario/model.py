@@ -380,21 +380,29 @@ class Scenario:
         validate_scenario(self)
 
     # ------------------------------------------------------------------ lookups
-    def node(self, name: str) -> Node:
-        for n in self.nodes:
-            if n.name == name:
-                return n
-        from ..errors import UnknownNameError
+    def _index(self) -> tuple[dict[str, Node], dict[str, ModelSpec]]:
+        """Name -> node / model (built once; a scenario may have tens of thousands of nodes)."""
+        idx = self.__dict__.get("_lookup")
+        if idx is None:
+            idx = ({n.name: n for n in self.nodes}, {m.name: m for m in self.models})
+            object.__setattr__(self, "_lookup", idx)
+        return idx
 
-        raise UnknownNameError("node", name, [n.name for n in self.nodes])
+    def node(self, name: str) -> Node:
+        n = self._index()[0].get(name)
+        if n is None:
+            from ..errors import UnknownNameError
+
+            raise UnknownNameError("node", name, [n.name for n in self.nodes])
+        return n
 
     def model(self, name: str) -> ModelSpec:
-        for m in self.models:
-            if m.name == name:
-                return m
-        from ..errors import UnknownNameError
+        m = self._index()[1].get(name)
+        if m is None:
+            from ..errors import UnknownNameError
 
-        raise UnknownNameError("model", name, [m.name for m in self.models])
+            raise UnknownNameError("model", name, [m.name for m in self.models])
+        return m
 
     def path_to_root(self, node: str) -> tuple[Node, ...]:
         """Nodes from ``node`` (included) up to its root."""

@@ -102,11 +102,16 @@ def n_options(scenario: Scenario) -> int:
     ConfigError
         If origins have different numbers of options.
     """
+    cached = scenario.__dict__.get("_n_options")
+    if cached is not None:
+        return cached
     counts = {o: len(scenario.options(o)) for o in scenario.workload.origins}
     if len(set(counts.values())) != 1:
         detail = ", ".join(f"{o}: {k}" for o, k in counts.items())
         raise ConfigError(f"workload.origins: every origin needs the same number of options ({detail})")
-    return next(iter(counts.values()))
+    k = next(iter(counts.values()))
+    object.__setattr__(scenario, "_n_options", k)  # frozen scenario: computed once (O(origins x depth))
+    return k
 
 
 def n_features(scenario: Scenario) -> int:

@@ -83,7 +83,7 @@ from .state import (
     RunState,
     static_packs,
 )
-from .workload import BackgroundSource, RequestStream
+from .workload import CHUNK, BackgroundSource, RequestBlocks
 
 __all__ = ["simulate", "Driver", "check_agent"]
 
@@ -224,8 +224,8 @@ class Driver:
     static
         ``(CF, CI)`` of ``c`` when already built (engine clones share them).
     requests
-        A callable giving the next block of requests ``(times, origins, samples)`` (default: chunks of
-        the scenario's :class:`~idnbandit.sim.workload.RequestStream`).
+        A callable giving the next block of requests ``(times, origins, samples)`` (default: the
+        scenario's :class:`~idnbandit.sim.workload.RequestStream` in blocks growing to ``CHUNK``).
     limit
         Requests to decide (default ``steps``).
     ensemble
@@ -250,7 +250,7 @@ class Driver:
                            limit=steps if limit is None else limit, mode=mode, record=record,
                            delivery_log=delivery_log, keep_records=keep_records)
         self.next_requests = requests if requests is not None else \
-            RequestStream(scenario, c.feat.shape[1], seed).next_chunk
+            RequestBlocks(scenario, c.feat.shape[1], seed, block=CHUNK).next_block
         self.bg = BackgroundSource(scenario, seed)
         m = self.rs.imisc
         a = self.rs.a
@@ -276,6 +276,13 @@ class Driver:
             rs.grow()
         else:  # pragma: no cover - codes are exhaustive
             raise RuntimeError(f"unexpected core code {code}")
+
+
+def _report(code: int, rs: RunState, progress) -> None:
+    """Call ``progress`` with the requests decided so far at each chunk of ``CHUNK`` requests."""
+    g = int(rs.imisc[M_G_NEXT])
+    if code == C_NEED_REQUESTS and progress is not None and g > 0 and g % CHUNK == 0:
+        progress(g)
 
 
 def drive_python(drv: Driver, agents: list, use_cf: bool, progress, steps: int) -> None:
@@ -305,8 +312,7 @@ def drive_python(drv: Driver, agents: list, use_cf: bool, progress, steps: int) 
         elif code == C_DONE:
             return
         else:
-            if code == C_NEED_REQUESTS and progress is not None and rs.imisc[M_G_NEXT] > 0:
-                progress(int(rs.imisc[M_G_NEXT]))
+            _report(code, rs, progress)
             drv.serve(code)
 
 
@@ -330,8 +336,7 @@ def drive_kernels(drv: Driver, agents: list, kerns: list, use_cf: bool, progress
                 raise ConfigError(f"agent {names[int(m[M_PEND_AGENT])]!r} chose an action ({int(m[M_ERR])}) "
                                   f"outside [0, {rs.dims[3]}) at request {int(m[M_G_NEXT])}")
             else:
-                if code == C_NEED_REQUESTS and progress is not None and rs.imisc[M_G_NEXT] > 0:
-                    progress(int(rs.imisc[M_G_NEXT]))
+                _report(code, rs, progress)
                 drv.serve(code)
     finally:
         unif.settle()
@@ -377,7 +382,7 @@ def simulate(scenario, agent, steps: int, seed: int | None = None, *, trace=None
     trace
         Model outputs (default: the scenario's own trace).
     progress
-        Called with the number of requests decided so far, after each block of requests.
+        Called with the number of requests decided so far, every 65,536 requests and at the end.
     curve_points
         Number of points of the regret curves (sampled by finalised requests).
     scope

@@ -181,13 +181,14 @@ class RequestStream:
 
 
 class RequestBlocks:
-    """:class:`RequestStream`'s requests in blocks of at most ``BLOCK``, the first ones small (short episodes
-    draw little); Poisson streams are drawn lazily
+    """:class:`RequestStream`'s requests in blocks of at most ``block`` (default ``BLOCK``), the first ones
+    small (short runs draw little); Poisson streams are drawn lazily
     (numpy's exponential and bounded-integer draws and ``cumsum`` are sequential, so drawing a chunk
     in pieces gives the same values), other processes chunk by chunk."""
 
-    def __init__(self, scenario: Scenario, n_samples: int, seed: int, first: int = 64):
+    def __init__(self, scenario: Scenario, n_samples: int, seed: int, first: int = 64, block: int = BLOCK):
         self.first = first
+        self.block = int(block)
         w = scenario.workload
         self.lazy = w.process is ArrivalProcess.POISSON
         self.left = 0  # requests left in the current chunk
@@ -208,8 +209,8 @@ class RequestBlocks:
         if self.left == 0:
             self.left, self.i, self.acc, self.base = CHUNK, 0, 0.0, rs._t
             self.chunk = None if self.lazy else rs.next_chunk()
-        # lazy blocks grow first, 2 first, ... BLOCK: short episodes draw little
-        b = min(BLOCK if not self.lazy else min(BLOCK, max(self.first, 2 * self.i)), self.left)
+        # lazy blocks grow first, 2 first, ... block: short runs draw little
+        b = min(self.block if not self.lazy else min(self.block, max(self.first, 2 * self.i)), self.left)
         self.left -= b
         if not self.lazy:
             self.i += b
