@@ -7,7 +7,7 @@ or more room in a growable structure. :func:`decide_` applies the decision that 
 :func:`delivered_` removes the feedback that was delivered. The fused loop
 (:mod:`idnbandit.sim.loop`), the Python loop and the step engine (:mod:`idnbandit.sim.engine`, the
 Gymnasium environments) all drive these three functions, so every path runs the same semantics
-(docs/simulator_semantics.md).
+(docs/simulator.md, "The event model").
 
 Events
 ------

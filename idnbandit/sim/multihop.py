@@ -1,7 +1,7 @@
 """Every node decides: multi-hop delivery with a ``shared`` or ``per-node`` agent scope.
 
-``simulate(scenario, agent, steps, scope="per-node")`` (or ``scope="shared"``) runs this loop
-instead of the single decision at the origin.
+``simulate(scenario, agent, steps, scope="per-node")`` (or ``scope="shared"``) runs the event core
+(:mod:`idnbandit.sim.core`) with a decision at every decision stop instead of one at the origin.
 
 Semantics
 ---------
@@ -13,37 +13,41 @@ turn. A stop that hosts one model and has no stop above (usually the root) serve
 it. All decision nodes share one action count ``A`` (the largest ``M + 1``); on a node with fewer
 valid actions the extra ones stand for its last valid action (forward when it can forward).
 
-What a node observes (its context, at the time the request reaches it, link queues included):
-its own first model's confidence on the sample (``maxprob, margin, entropy`` if
-``context.confidence``); the backlog in seconds of the node each action sends the request to
-(its own servers for serve actions, the next stop's for forward, if ``context.load``); with
-``scope="shared"`` and ``D > 1`` decision nodes, ``D - 1`` node-identity indicators (dummy coding:
-decision node ``d >= 1`` sets entry ``d - 1``; with the bias this is the one-hot of the node
-identity without its redundant column, and nothing when there is a single decision node); the
-bias 1.0.
+What a node observes (its context, when the request *arrives* at it: at the request's arrival for
+the origin, after the up transmissions for a node further up; the state at that moment): its own
+first model's confidence on the sample (``maxprob, margin, entropy`` if ``context.confidence``);
+the backlog in seconds of the node each action sends the request to (its own servers for serve
+actions, the next stop's for forward, if ``context.load``); with ``scope="shared"`` and ``D > 1``
+decision nodes, ``D - 1`` node-identity indicators (dummy coding: decision node ``d >= 1`` sets entry
+``d - 1``; with the bias this is the one-hot of the node identity without its redundant column, and
+nothing when there is a single decision node); the bias 1.0. A decision stop reached after the
+request's client gave up is not asked: it serves with its first model (nobody would learn from it),
+or, with ``cancel_on_timeout``, the request is dropped there.
 
-What a node learns from (after the scenario's feedback delay, counted in requests or seconds from
-the request's arrival): only the decisions it made, each with the reward of the *request's* true
-end-to-end outcome for the action it took (a forward is credited with whatever the nodes above
-achieved). By ``feedback.mode``: ``full`` also reveals the reward each of its own models would
-have earned, and that of forwarding when the next stop only serves; ``bandit`` nothing more;
-``label_on_forward`` nothing to a node that served, and to a node that forwarded the label (its
-models' rewards too); ``proxy`` like ``label_on_forward`` with the answer that came back standing
-in for the label. A timeout reveals only the failure.
+What a node learns from (when the request completes or times out, after the scenario's feedback
+delay; in order of completion, interleaved with later decisions): only the decisions it made, each
+with the reward of the *request's* true end-to-end outcome for the action it took (a forward is
+credited with whatever the nodes above achieved). By ``feedback.mode``: ``full`` also reveals the
+reward each of its own models would have earned (the origin's decision-time estimates), and that of
+forwarding when the next stop only serves; ``bandit`` nothing more; ``label_on_forward`` nothing to
+a node that served, and to a node that forwarded the label (its models' rewards too); ``proxy``
+like ``label_on_forward`` with the answer that came back standing in for the label. A timeout
+reveals only the failure.
 
-Outcomes are exactly those of the single-decision simulator: the route ends in one option of the
-origin's option list, committed with the same kernels, and the metrics (regret vs oracle and
-best fixed option) are over the origin's options. With one decision node at the origin whose
-forward leads to a serve-only stop (``hi-two-tier``) the run is bit-identical to the default loop.
+Outcomes come from the same event core as the single-decision simulator: a forward continues
+exactly as a route committed at the origin would, so the route ends in one option of the origin's
+option list and the metrics (regret vs oracle and best fixed option) are over the origin's options.
+With one decision node at the origin whose forward leads to a serve-only stop (``hi-two-tier``) the
+run is bit-identical to the default loop.
 
 Agents
 ------
 ``scope="shared"``: one learner decides at every decision node. ``scope="per-node"``: one learner
 per decision node (in ``MultiHopLayout.nodes`` order): give a sequence or a ``{node: agent}`` dict,
 or one agent, used at the first decision node and cloned for the others with seeds derived from
-its own (``SeedSequence([seed, d])``). Agents with numba kernels run in one fused loop
-(``run_multihop_``, a tuple of per-node kernel states, one ``select`` / ``update`` pair); others
-run in a Python loop over the same kernels; both give identical trajectories.
+its own (``SeedSequence([seed, d])``). Agents with numba kernels run in the fused driver of
+:mod:`idnbandit.sim.loop` (a tuple of per-node kernel states, one ``select`` / ``update`` pair);
+others in its Python driver; both give identical trajectories.
 """
 
 from __future__ import annotations

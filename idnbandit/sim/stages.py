@@ -1,6 +1,6 @@
 """The per-stage numba kernels of the event core: transmitters, servers, faults, outcomes, context, feedback.
 
-A request served with option ``k`` goes through *stages* (docs/simulator_semantics.md): up
+A request served with option ``k`` goes through *stages* (docs/simulator.md, "The event model"): up
 transmissions on the links of its path, service at the option's node, down transmissions, the
 response at its origin. Each stage is placed on its resource when the request *arrives* at it (the
 event core calls these kernels in the global time order of arrivals), so every FIFO serves in

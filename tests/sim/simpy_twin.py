@@ -1,6 +1,6 @@
 """A slow, independent reference implementation ("twin") of the simulator, written on SimPy.
 
-It follows ``docs/simulator_semantics.md`` rule by rule, the textbook discrete-event way, and shares
+It follows ``docs/simulator.md`` ("The event model") rule by rule, the textbook discrete-event way, and shares
 no code with ``idnbandit.sim`` except the request stream and the background jobs (so both see the
 same inputs). Property tests compare its per-request records with the fast simulator's.
 
@@ -633,7 +633,7 @@ class _Twin:
 def run_twin(scenario, agent, steps, seed, trace) -> dict[str, np.ndarray]:
     """Simulate the first ``steps`` requests of ``scenario`` (run ``seed``) with ``agent``, on SimPy.
 
-    Follows ``docs/simulator_semantics.md`` (single decision at the origin): request ``g`` is decided
+    Follows ``docs/simulator.md`` ("The event model") (single decision at the origin): request ``g`` is decided
     at its arrival time ``t_g`` with ``agent.act(x)``, ``x`` the context measured in the twin's state
     at ``t_g`` (after every arrival, stage end and timeout at ``t_g`` and every earlier-indexed decision
     at ``t_g``); its stages go through FIFO transmitters and FCFS node servers (background jobs

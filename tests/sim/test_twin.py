@@ -1,5 +1,5 @@
 """The SimPy twin (``simpy_twin.run_twin``): hand-computed cases, invariants on random scenarios, and
-per-request agreement with the fast simulator (``docs/simulator_semantics.md`` is the contract).
+per-request agreement with the fast simulator (``docs/simulator.md`` ("The event model") is the contract).
 
 The hand-computed cases use replay workloads (exact arrival times) and no background load; their
 expected times follow the stage formulas of the semantics doc, written out in the comments and
