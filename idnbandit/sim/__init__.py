@@ -7,9 +7,9 @@ at a time, for the Gymnasium environments), :func:`compile_scenario` and the con
 
 from .compiled import Compiled, compile_scenario, context_names, n_features, n_options
 from .engine import Completion, Engine, Outcome
-from .loop import simulate
 from .multihop import SCOPES, MultiHopLayout, multihop_layout
 from .result import RunResult
+from .run import simulate
 from .workload import RequestStream
 
 __all__ = [
