@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from numba.core.cpu import CPUTargetOptions
 
 from .compiled import (
     NODE_HI,
@@ -201,6 +202,14 @@ __all__ = ["C_DECIDE", "C_DELIVER", "C_NEED_REQUESTS", "C_NEED_BG", "C_NEED_SPAC
 C_DECIDE, C_DELIVER, C_NEED_REQUESTS, C_NEED_BG, C_NEED_SPACE, C_DONE, C_NEED_UNIFORMS, C_BAD_ACTION = range(8)
 PEND_NONE, PEND_ORIGIN, PEND_STOP, PEND_BATCH = 0, 1, 2, 3
 STAGES = 64  # stage numbers per request in event keys
+
+# The core is compiled without numba's reference counting (NRT): it allocates nothing, and with NRT
+# every array passed to an inlined helper would be incref'd and decref'd (atomic operations) at each
+# of its many call sites per event. ``_nrt`` is a private numba option (numba uses it for its own hot
+# helpers); without it everything is compiled as usual. ``advance_`` is one separate compiled
+# function (cached on disk), called by every driver: the per-agent fused drivers stay small.
+NO_NRT = {"_nrt": False} if hasattr(CPUTargetOptions, "_nrt") else {}
+WITH_NRT = {"_nrt": True} if hasattr(CPUTargetOptions, "_nrt") else {}
 KEY_BG = -(1 << 40)
 
 
@@ -391,7 +400,7 @@ def _fork_(opt_i, job_i, job_f, job_free, m, ht, hk, hj, j, hop, tau, key):
     job_i[j, J_FORK] = mask
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", **NO_NRT)
 def advance_(CF, CI, SF, SI):  # noqa: N803  (pack names)
     """Process events in time order until the core needs its caller; returns a ``C_*`` code.
 

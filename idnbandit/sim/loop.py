@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-from numba.core.cpu import CPUTargetOptions
 
 from ..errors import ConfigError
 from .core import (
@@ -28,6 +27,8 @@ from .core import (
     C_NEED_SPACE,
     C_NEED_UNIFORMS,
     KEY_BG,
+    NO_NRT,
+    WITH_NRT,
     advance_,
     decide_,
     delivered_,
@@ -66,16 +67,11 @@ from .workload import CHUNK, BackgroundSource, RequestBlocks
 __all__ = ["Driver", "check_agent", "drive_kernels", "drive_python", "compile_fused", "advance", "decide",
            "delivered", "run_to_decision"]
 
-# The fused driver is compiled without numba's reference counting (NRT): with it, every array the
-# inlined core touches would be incref'd and decref'd (atomic operations) at each of its many call
-# sites per event. The core allocates nothing, so it needs no reference counts. The agent kernels
-# may allocate: they are called through the NRT-enabled trampolines below, so that numba, which
-# compiles a callee with its caller's NRT flag unless the callee sets it, compiles them with NRT.
-# ``_nrt`` is a private numba option (numba uses it for its own hot helpers); without it everything
-# is compiled as usual.
-_HAS_NRT_OPTION = hasattr(CPUTargetOptions, "_nrt")
-_NO_NRT = {"_nrt": False} if _HAS_NRT_OPTION else {}
-_WITH_NRT = {"_nrt": True} if _HAS_NRT_OPTION else {}
+# The fused driver, like the core, is compiled without numba's reference counting (NRT, see
+# :mod:`idnbandit.sim.core`). The agent kernels may allocate: they are called through the
+# NRT-enabled trampolines below, so that numba, which compiles a callee with its caller's NRT flag
+# unless the callee sets it, compiles them with NRT.
+_NO_NRT, _WITH_NRT = NO_NRT, WITH_NRT
 
 
 @njit(cache=True, error_model="numpy", **_WITH_NRT)
@@ -122,10 +118,7 @@ def drive_fused_(select, update, states, CF, CI, SF, SI, ubuf, ucur, use_cf):  #
             return code
 
 
-@njit(cache=True, error_model="numpy")
-def advance(CF, CI, SF, SI):  # noqa: N803
-    """:func:`~idnbandit.sim.core.advance_` callable from Python."""
-    return advance_(CF, CI, SF, SI)
+advance = advance_  # a compiled function of its own (not inlined), callable from Python as is
 
 
 @njit(cache=True, error_model="numpy")
