@@ -15,12 +15,17 @@ with an earlier run's.
 
 Protocol (same for every learner):
 
-1. **Training**, online: one Cascade-v0 episode of ``--train`` requests (``reset(seed=1000 + s)``,
-   agent seed ``s``), the agent acting with its own exploration and learning after every step
-   (DQN: ``--dqn-train`` requests, its gradient steps are what costs time). Each request is an RL
-   episode: a forward gives reward 0 and ``done=False`` (the next observation is the next stop of the
-   same request); serving gives the request's scenario reward and ``done=True``. ``gamma = 1`` (an
-   undiscounted optimal-stopping problem of at most 4 steps).
+1. **Training**, online: ``--train`` Cascade-v0 episodes of one request each (``episode_length=1``;
+   the first ``reset(seed=1000 + s)``, then unseeded resets continue that generator; agent seed
+   ``s``), the agent acting with its own exploration and learning after every step (DQN:
+   ``--dqn-train`` requests, its gradient steps are what costs time). Each request is an RL episode:
+   a forward gives reward 0 and ``done=False`` (the next observation is the next stop of the same
+   request); serving ends the env's one-request episode, which drains, so the serving step's reward
+   is exactly that request's scenario reward, with ``done=True``. ``gamma = 1`` (an undiscounted
+   optimal-stopping problem of at most 4 steps). One-request episodes start from an idle network:
+   with the exact event core a request's reward arrives with its response, usually after later
+   requests were decided, so a long episode could not credit a serving step with its own request's
+   reward (idn-4tier's queues couple requests only weakly).
 2. **Evaluation**, frozen and greedy: :func:`~idnbandit.envs.cascade_baselines.evaluate_cascade` on
    held-out seeds ``0 .. eval_seeds-1`` (``--eval`` requests each, the **same** streams for every
    policy: paired comparisons), no exploration, no learning.
@@ -135,40 +140,44 @@ DQN_SETTINGS = dict(hidden=(64, 64), lr=1e-3, gamma=1.0, batch_size=64, buffer_s
 
 def train(kind: str, scenario, requests: int, seed: int, **learner_kw):
     """Train ``kind`` online for ``requests`` requests; returns (agent, greedy policy, online mean reward)."""
-    env = CascadeEnv(scenario, episode_length=requests)
+    env = CascadeEnv(scenario, episode_length=1)  # one request per episode: the serving step pays its reward
     n_obs = env.observation_space.shape[0]
     agent = make_learner(kind, seed, n_obs, max(len(s) for s in env._stops), **learner_kw)
     obs, _ = env.reset(seed=1000 + seed)
     x = obs.astype(np.float64)
-    total, done = 0.0, False
+    total, served = 0.0, 0
     if kind.startswith("linucb"):
         path = []
-        while not done:
+        while served < requests:
             xb = np.append(x, 1.0)
             a = agent.act(xb)
             path.append((xb, a))
             obs, r, term, trunc, info = env.step(a)
-            x = obs.astype(np.float64)
             if info["served"]:
                 total += r
+                served += 1
                 for xh, ah in path:  # every decision of the request learns its final reward
                     agent.update(xh, ah, r)
                 path = []
-            done = term or trunc
+                obs, _ = env.reset()
+            x = obs.astype(np.float64)
         coef = agent.coef_
 
         def policy(o):
             return int(np.argmax(coef @ np.append(np.asarray(o, np.float64), 1.0)))
 
         return agent, policy, total / requests
-    while not done:
+    while served < requests:
         a = agent.act(x)
         obs, r, term, trunc, info = env.step(a)
         x2 = obs.astype(np.float64)
         agent.update(x, a, r, next_context=x2, done=bool(info["served"]))
-        total += r if info["served"] else 0.0
+        if info["served"]:
+            total += r
+            served += 1
+            obs, _ = env.reset()
+            x2 = obs.astype(np.float64)
         x = x2
-        done = term or trunc
 
     def policy(o):
         return agent.greedy_action(np.asarray(o, np.float64))

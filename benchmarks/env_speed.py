@@ -1,6 +1,9 @@
 """Speed of the idnbandit Gymnasium environments (issue 5).
 
-Measures, in the same process and run:
+A step of Offload-v0 sends the pending request and runs the exact event core to the next arrival
+(every event of every request in flight, the decision-time estimates of the next request, the
+records of the requests finalised meanwhile: docs/envs.md, "Rewards that arrive after later
+decisions"); ``info`` is built lazily and not read here. Measures, in the same process and run:
 
 * ``env.step`` through ``gymnasium.make`` on ``idnbandit/Offload-v0`` vs ``CartPole-v1`` (steps/s,
   random actions pre-drawn, resets included). The two are measured in alternating rounds and the

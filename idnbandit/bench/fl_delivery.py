@@ -135,7 +135,12 @@ def estimate_routing_sim(scenario: Scenario, trace: Trace, agent, steps: int, se
     origin_col = {n.name: trace.column(n.name) for n in scenario.nodes if n.name in trace.model_names}
     maxp = trace.probs.max(axis=2)
     keys = np.empty(steps, dtype=np.int64)
-    served = np.empty(steps, dtype=np.int64)
+    served = np.full(steps, -1, dtype=np.int64)
+
+    def count(done) -> None:  # the serving tier of each finalised request, by request number
+        for c in done:
+            served[c.request] = TIER_NAMES.index(c.outcome.tier)
+
     for i in range(steps):
         x = eng.next_request()
         s = eng.sample
@@ -143,7 +148,9 @@ def estimate_routing_sim(scenario: Scenario, trace: Trace, agent, steps: int, se
             keys[i] = trace.labels[s]
         else:
             keys[i] = confidence_keys(maxp[origin_col[eng.origin_name], s:s + 1], n_bins)[0]
-        out, _, _ = eng.apply(int(agent.act(x)))
-        served[i] = TIER_NAMES.index(out.tier)
+        eng.apply(int(agent.act(x)))
+        count(eng.completed())
+    eng.drain()  # the requests still in flight finish
+    count(eng.completed())
     n_keys = trace.n_classes if kind == "class" else n_bins
     return estimate_routing(keys, served, TIER_NAMES, n_keys, kind=kind, prior=prior)

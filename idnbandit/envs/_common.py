@@ -10,7 +10,7 @@ from ..errors import ConfigError
 from ..scenario.model import FeedbackMode, FeedbackSpec, Scenario
 
 __all__ = ["MAX_BACKLOG_S", "build_scenario", "check_episode_length", "check_action", "engine_seed", "feedback_info",
-           "LazyInfo"]
+           "completion_infos", "end_episode", "LazyInfo"]
 
 MAX_BACKLOG_S = 10.0  # load features (queue backlogs, seconds) are clipped to this in observations
 
@@ -74,6 +74,32 @@ def feedback_info(reward: float, rewards: np.ndarray) -> dict:
     mask = ~np.isnan(rewards)
     return {"feedback_reward": None if np.isnan(reward) else float(reward), "feedback_mask": mask,
             "feedback_rewards": np.where(mask, rewards, 0.0)}
+
+
+def completion_infos(scenario: Scenario, rows: np.ndarray, k: int) -> list[dict]:
+    """``info`` entries of finalised requests from their record rows (:mod:`idnbandit.sim.state` layout).
+
+    One dict per row, in completion order: ``request`` (number in the episode), ``option``,
+    ``origin``, ``sample``, ``decided_s`` / ``completed_s`` (simulated times), ``outcome`` (dict of
+    :class:`~idnbandit.sim.engine.Outcome`), the feedback of :func:`feedback_info` and
+    ``estimates`` ((K,) decision-time estimates of every option's reward).
+    """
+    from ..sim.engine import completions_from_records
+
+    return [{"request": c.request, "option": c.option, "origin": c.origin, "sample": c.sample,
+             "decided_s": c.decided_s, "completed_s": c.completed_s, "outcome": c.outcome._asdict(),
+             **feedback_info(c.feedback_reward, c.feedback_rewards), "estimates": c.estimates}
+            for c in completions_from_records(scenario, rows, k)]
+
+
+def end_episode(engine) -> np.ndarray:
+    """Drain ``engine`` at the end of an episode; return the record rows of the requests finalised meanwhile.
+
+    A pending arrival (already observed, not sent) is dropped: the episode ends before it. Every
+    request in flight then finishes (no new arrivals). The engine must be reset before further use.
+    """
+    engine.drain(drop_pending=True)
+    return engine.completed_rows()
 
 
 class LazyInfo(dict):

@@ -16,9 +16,11 @@ from ._common import (
     build_scenario,
     check_action,
     check_episode_length,
+    completion_infos,
+    end_episode,
     engine_seed,
-    feedback_info,
 )
+from ._kernels import N_RES, RES_REWARD, summarise_rows
 
 __all__ = ["CascadeEnv", "CASCADE_OBS_NAMES"]
 
@@ -35,8 +37,9 @@ class CascadeEnv(gym.Env):
     spent so far, and decides to serve there or forward to the next stop. Serving commits the
     request in the simulator with the node's **first hosted model** (the first option of that node
     in ``scenario.options(origin)``); queues carry over to later requests. Looking at a node's
-    confidence is free: only the serving option's latency and cost enter the reward, as in the
-    scenario (this is the classic early-exit cascade setting).
+    confidence is free (it is read at the request's arrival, from the state at that time): only the
+    serving option's latency and cost enter the reward, as in the scenario (this is the classic
+    early-exit cascade setting).
 
     Action Space
     ------------
@@ -63,12 +66,24 @@ class CascadeEnv(gym.Env):
 
     Rewards
     -------
-    0 for a forward; on serving, the scenario reward of the request's true outcome
-    (``w_acc * correct - w_lat_per_s * latency_s - w_cost * cost``). So an episode's return is the
-    sum of the scenario rewards of its requests, exactly as in ``Offload-v0``. ``info`` after a
-    serving step has ``served=True``, ``outcome`` (dict), the feedback (``feedback_reward``,
-    ``feedback_mask``, ``feedback_rewards`` as in ``Offload-v0``) and ``counterfactual_rewards`` of
-    the stops ((n_stops,) true rewards); after a forward, ``served=False``.
+    As in ``Offload-v0``, rewards arrive with the responses (see "Rewards that arrive after later
+    decisions" in ``docs/envs.md``). A forward looks at the next stop without moving simulated time
+    and earns 0. Serving sends the request (``Engine.apply`` with the node's first model), then
+    advances simulated time to the next request arrival, processing every event of every request in
+    flight in exact time order; the step's reward is the summed true reward (``w_acc * correct -
+    w_lat_per_s * latency_s - w_cost * cost``) of the requests finalised (response delivered or
+    timed out) in that interval, usually not including the request just served. At truncation the env
+    drains (every request in flight finishes, no new arrivals) and adds their rewards to the last
+    step. So an episode's return is exactly the sum of the scenario rewards of its requests, and
+    equals ``Offload-v0``'s for the same choices on the same request stream.
+
+    ``info`` of every step: ``served`` (bool), ``hop`` (after a forward: the stop the request moved
+    to; after serving: the stop that served) and ``completed`` (the
+    requests finalised in the step, as in ``Offload-v0``: ``request``, ``option``, ``outcome``
+    (dict), ``feedback_reward``, ``feedback_mask``, ``feedback_rewards``, ``estimates``, times; empty
+    after a forward). After a serving step also ``request`` (number of the request served),
+    ``origin``, ``sample`` and ``estimates`` ((n_stops,) decision-time estimates of the reward of
+    serving at each stop).
 
     Starting State
     --------------
@@ -77,7 +92,9 @@ class CascadeEnv(gym.Env):
 
     Episode End
     -----------
-    Never terminates; truncated once ``episode_length`` requests have been served.
+    Never terminates; truncated once ``episode_length`` requests have been served. The observation
+    returned with ``truncated=True`` is that of the next arrival at its origin (that request is then
+    dropped: the env drains without it). Call ``reset()`` before stepping again.
 
     Arguments
     ---------
@@ -90,7 +107,8 @@ class CascadeEnv(gym.Env):
 
     Version History
     ---------------
-    * v0: initial version.
+    * v0: initial version. Since the exact event core, a serving step's reward is that of the
+      requests finalised during it (see Rewards), not the served request's own reward.
     """
 
     metadata = {"render_modes": []}
@@ -129,6 +147,7 @@ class CascadeEnv(gym.Env):
         self._t = 0
         self._hop = 0
         self._started = False
+        self._res = np.zeros(N_RES)
 
     @property
     def n_stops(self) -> int:
@@ -158,22 +177,27 @@ class CascadeEnv(gym.Env):
 
     def step(self, action):
         if not self._started:
-            raise ConfigError("step: call reset() before step()")
+            raise ConfigError("step: call reset() before step() (also after a truncated episode)")
         a = check_action(action, 2)
         eng = self.engine
         o = eng.origin
         stops = self._stops[o]
         if a == 1 and self._hop < len(stops) - 1:
             self._hop += 1
-            return self._obs(), 0.0, False, False, {"served": False, "hop": self._hop}
-        k = stops[self._hop]
-        cf = eng.counterfactual_rewards()[stops]
+            return self._obs(), 0.0, False, False, {"served": False, "hop": self._hop, "completed": []}
+        hop = self._hop
+        est = eng.counterfactual_rewards()[stops]
         s = eng.sample
-        out, fr, frs = eng.apply(k)
+        g = eng.apply(stops[hop])
         self._t += 1
-        info = {"served": True, "hop": self._hop, "outcome": out._asdict(), **feedback_info(fr, frs),
-                "counterfactual_rewards": cf, "origin": o, "sample": s, "request": self._t - 1}
         truncated = self._t >= self.episode_length
         self._hop = 0
         eng.next_request()
-        return self._obs(), float(out.reward), False, truncated, info
+        obs = self._obs()
+        rows = end_episode(eng) if truncated else eng.completed_rows()
+        if truncated:
+            self._started = False
+        summarise_rows(rows, self._res)
+        info = {"served": True, "hop": hop, "request": g, "origin": o, "sample": s, "estimates": est,
+                "completed": completion_infos(self.scenario, rows, eng.n_options)}
+        return obs, float(self._res[RES_REWARD]), False, truncated, info

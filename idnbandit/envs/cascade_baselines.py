@@ -142,9 +142,9 @@ def evaluate_cascade(policy, scenario="idn-4tier", requests: int = 500, seed: in
             total += r
             if info["served"]:
                 served[info["hop"]] += 1
-                out = info["outcome"]
-                correct += out["correct"]
-                latency += out["latency_ms"] / 1e3
+            for c in info["completed"]:  # outcomes arrive later; the episode's last step drains the rest
+                correct += c["outcome"]["correct"]
+                latency += c["outcome"]["latency_ms"] / 1e3
             done = term or trunc
         rewards += total
         per_seed.append(total / requests)

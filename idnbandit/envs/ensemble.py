@@ -13,7 +13,14 @@ from ..errors import ConfigError
 from ..sim.compiled import FEEDBACK_CODES, OPT_COL, OPT_LOCAL
 from ..sim.engine import Engine
 from ..sim.ensemble_run import label_seen, trace_columns
-from ._common import build_scenario, check_action, check_episode_length, engine_seed
+from ._common import (
+    build_scenario,
+    check_action,
+    check_episode_length,
+    completion_infos,
+    end_episode,
+    engine_seed,
+)
 
 __all__ = ["EnsembleEnv", "AGGREGATIONS", "INVALID_PENALTY", "aggregate"]
 
@@ -65,10 +72,16 @@ class EnsembleEnv(gym.Env):
     the answers so far (``aggregation``: majority vote, confidence-weighted vote, or one of the
     probability aggregators of :mod:`idnbandit.ensembles`) and it earns
     ``w_acc`` if that answer is right and the summed latency of the queries meets the scenario's
-    deadline. Queries run sequentially, so their latencies add up. The simulator serves a request
-    once: the queues are updated with the **last** queried option when the agent stops (earlier
-    queries are priced by their counterfactual outcome from the same queue state; a request stopped
-    with no query earns 0 but is still committed at option 0, as the simulator serves every request).
+    deadline. Queries run sequentially, so their latencies add up.
+
+    This env is a *planning view*: every query is priced by its **decision-time estimate**
+    (``Engine.peek``: the outcome the option would have from the state at the request's arrival if
+    nothing else arrived later), and the step rewards are these estimates, known at once. The
+    simulator underneath runs exactly (FIFO in arrival order, every event in time order) but serves
+    each request once: when the agent stops, the **last** queried option is sent (``Engine.apply``;
+    a request stopped with no query earns 0 but is still sent with option 0, as the simulator serves
+    every request), and its true outcome arrives later, listed in ``info["completed"]`` of the step
+    in which it is finalised (not in the reward).
 
     Action Space
     ------------
@@ -85,11 +98,15 @@ class EnsembleEnv(gym.Env):
 
     Rewards
     -------
-    A query of option j: ``-(w_lat_per_s * latency_s + w_cost * cost)`` of its outcome (a timed-out
-    query gives no answer and costs the timeout). Stop: ``w_acc * correct`` (0 with no answer).
+    Decision-time estimates (see Description). A query of option j:
+    ``-(w_lat_per_s * latency_s + w_cost * cost)`` of its estimated outcome (a query estimated to
+    time out gives no answer and costs the timeout). Stop: ``w_acc * correct`` (0 with no answer).
     Without repeated queries a request's return is ``w_acc * correct - w_lat * total latency -
-    w_cost * total cost``, the scenario reward of an ensemble. ``info`` after a stop has
-    ``answered=True``, ``answer``, ``correct``, ``queried`` (option list), ``latency_ms``, ``cost``.
+    w_cost * total cost``, the scenario reward of an ensemble, as planned at the request's arrival.
+    ``info`` after a stop has ``answered=True``, ``answer``, ``correct``, ``queried`` (option
+    list), ``latency_ms``, ``cost`` (all estimated), ``request`` (number of the request sent) and
+    ``completed`` (the requests whose single sent option was finalised meanwhile, true outcomes, as
+    in ``Offload-v0``); at truncation the env drains, so every request of the episode is listed once.
 
     Starting State
     --------------
@@ -97,7 +114,8 @@ class EnsembleEnv(gym.Env):
 
     Episode End
     -----------
-    Never terminates; truncated once ``episode_length`` requests have been answered.
+    Never terminates; truncated once ``episode_length`` requests have been answered (the observation
+    then is that of the next arrival, which is dropped). Call ``reset()`` before stepping again.
 
     Arguments
     ---------
@@ -117,6 +135,9 @@ class EnsembleEnv(gym.Env):
     ---------------
     * v0: initial version; the probability aggregators of :mod:`idnbandit.ensembles` were added
       later (same observations, rewards and trajectories for ``"majority"`` and ``"confidence"``).
+      Since the exact event core, query prices are decision-time estimates (before, the simulator
+      had no later arrivals to overtake a request, and the estimate was the outcome) and ``info``
+      lists the completed requests.
     """
 
     metadata = {"render_modes": []}
@@ -187,7 +208,7 @@ class EnsembleEnv(gym.Env):
 
     def step(self, action):
         if not self._started:
-            raise ConfigError("step: call reset() before step()")
+            raise ConfigError("step: call reset() before step() (also after a truncated episode)")
         a = check_action(action, self.n_models + 1)
         eng, c = self.engine, self.engine.compiled
         self._steps += 1
@@ -218,13 +239,18 @@ class EnsembleEnv(gym.Env):
             if seen is not None and members:
                 self._agg.update(members, probs, seen)
         reward += c.w_acc * float(correct)
-        if self._queried:
-            eng.apply(self._queried[-1])
-        else:  # nothing queried: the engine still serves every request, so commit it locally (unpaid)
-            eng.apply(0)
+        # the simulator serves every request once: send the last queried option (option 0, unpaid, if none)
+        g = eng.apply(self._queried[-1] if self._queried else 0)
         self._t += 1
         info = {"answered": True, "answer": ans, "correct": bool(correct), "queried": list(self._queried),
-                "latency_ms": self._latency * 1e3, "cost": self._cost, "request": self._t - 1}
+                "latency_ms": self._latency * 1e3, "cost": self._cost, "request": g}
         truncated = self._t >= self.episode_length
         self._new_request()
-        return self._obs(), float(reward), False, truncated, info
+        obs = self._obs()
+        if truncated:
+            rows = end_episode(eng)
+            self._started = False
+        else:
+            rows = eng.completed_rows()
+        info["completed"] = completion_infos(self.scenario, rows, eng.n_options)
+        return obs, float(reward), False, truncated, info

@@ -8,18 +8,30 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from ..sim.engine import Engine, outcome_from_row
-from ..sim.kernels import N_OUT, OUT_REWARD
+from ..errors import ConfigError
+from ..sim.core import C_DECIDE, C_DONE
+from ..sim.engine import Engine
 from ._common import (
     MAX_BACKLOG_S,
     LazyInfo,
     build_scenario,
     check_action,
     check_episode_length,
+    completion_infos,
     engine_seed,
-    feedback_info,
 )
-from ._kernels import REC_FR, REC_OUT, offload_step, record_size, write_obs
+from ._kernels import (
+    RES_CODE,
+    RES_N,
+    RES_ORIGIN,
+    RES_REQUEST,
+    RES_REWARD,
+    RES_SAMPLE,
+    offload_resume,
+    offload_step,
+    out_buffer,
+    summarise_rows,
+)
 
 __all__ = ["OffloadEnv", "observation_bounds"]
 
@@ -68,21 +80,32 @@ class OffloadEnv(gym.Env):
 
     Rewards
     -------
-    The scenario reward of the request's true outcome:
-    ``w_acc * correct - w_lat_per_s * latency_s - w_cost * cost`` (``correct`` is 0 when late or
-    timed out). ``info`` also holds what a learner in the scenario would observe instead, per the
-    feedback mode, so bandit learners can train on the feedback rather than on the true reward.
+    Rewards arrive when the requests' responses do (see "Rewards that arrive after later decisions"
+    in ``docs/envs.md``). ``step(a)`` sends the pending request with option ``a``, then advances
+    simulated time to the next request arrival, processing every event of every request in flight in
+    exact time order (FIFO queues in arrival order, docs/simulator.md ("The event model")). The step's reward is
+    the sum of the true rewards ``w_acc * correct - w_lat_per_s * latency_s - w_cost * cost``
+    (``correct`` is 0 when late or timed out) of the requests *finalised* in that interval (response
+    delivered, or the client's timeout fired): a decision's reward arrives in the step in which its
+    response arrives, usually a few steps later, and a step's reward may hold 0, 1 or several requests'
+    rewards. At truncation the env drains (every request in flight finishes, no new arrivals) and
+    adds their rewards to the last step, so an episode's return is exactly the sum of the rewards of
+    its ``episode_length`` requests.
 
-    ``info`` keys: ``outcome`` (dict of :class:`~idnbandit.sim.engine.Outcome`: option, node, tier,
-    answer, correct, timeout, late, latency_ms, network_ms, queueing_ms, compute_ms, cost, reward),
-    ``feedback_reward`` (observed reward of the action, ``None`` when the mode reveals nothing),
-    ``feedback_mask`` ((K,) bool, which options' rewards were observed), ``feedback_rewards``
-    ((K,) float64, observed rewards, 0.0 where the mask is False -- no NaN, so that Gymnasium's
-    determinism checks can compare infos), ``counterfactual_rewards``
-    ((K,) true reward of every option, for regret accounting only), ``origin`` and ``sample``
-    (of the request that was served), ``request`` (index in the episode). ``info`` is built lazily,
-    on first use (:class:`~idnbandit.envs._common.LazyInfo`, a ``dict`` subclass), so steps whose
-    ``info`` is never read do not pay for it.
+    ``info`` keys: ``request`` (number, in the episode, of the request just sent), ``origin`` and
+    ``sample`` (of that request), and ``completed``, the list of requests finalised in the step, in
+    completion order, each a dict with ``request``, ``option``, ``origin``, ``sample``,
+    ``decided_s`` / ``completed_s`` (simulated seconds), ``outcome`` (dict of
+    :class:`~idnbandit.sim.engine.Outcome`: option, node, tier, answer, correct, timeout, late,
+    latency_ms, network_ms, queueing_ms, compute_ms, cost, reward), what a learner in the scenario
+    would observe per the feedback mode: ``feedback_reward`` (observed reward of the option, ``None``
+    when the mode reveals nothing), ``feedback_mask`` ((K,) bool, which options' rewards were
+    observed), ``feedback_rewards`` ((K,) float64, observed rewards, 0.0 where the mask is False -- no
+    NaN, so that Gymnasium's determinism checks can compare infos), and ``estimates`` ((K,) the
+    decision-time estimate of every option's reward, for regret accounting: the outcome each option
+    would have had from the state at the decision if nothing else had arrived later). ``info`` is
+    built lazily, on first use (:class:`~idnbandit.envs._common.LazyInfo`, a ``dict`` subclass), so
+    steps whose ``info`` is never read do not pay for it.
 
     Starting State
     --------------
@@ -91,7 +114,9 @@ class OffloadEnv(gym.Env):
 
     Episode End
     -----------
-    Never terminates; truncated after ``episode_length`` requests.
+    Never terminates; truncated after ``episode_length`` requests (decisions). The observation
+    returned with ``truncated=True`` is that of the next arrival, as if the episode went on (that
+    request is then dropped: the env drains without it). Call ``reset()`` before stepping again.
 
     Arguments
     ---------
@@ -105,7 +130,9 @@ class OffloadEnv(gym.Env):
 
     Version History
     ---------------
-    * v0: initial version.
+    * v0: initial version. Since the exact event core (requests FIFO in arrival order), rewards
+      arrive with the responses (see Rewards) and ``info`` lists the completed requests; before, a
+      step returned the request's own outcome at once.
     """
 
     metadata = {"render_modes": []}
@@ -114,8 +141,6 @@ class OffloadEnv(gym.Env):
                  render_mode: str | None = None):
         self.episode_length = check_episode_length(episode_length)
         if render_mode is not None:
-            from ..errors import ConfigError
-
             raise ConfigError(f"render_mode: {render_mode!r} is not allowed; this env does not render (use None)")
         self.render_mode = None
         self.scenario = build_scenario(scenario, feedback)
@@ -130,45 +155,60 @@ class OffloadEnv(gym.Env):
         self._started = False
         self._ob = np.stack([np.zeros_like(low), low, high])  # observation buffer and its bounds, for the kernel
         self._obs = self._ob[0]
-        self._rec = np.zeros(record_size(self.n_options))
-        self._reward_at = REC_OUT + OUT_REWARD
+        # the step's summary (row 0, RES_* columns) and its first record rows, written by the kernel
+        self._out = out_buffer(self.engine.driver.rs.a["rec"].shape[1])
+        self._res = self._out[0]
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        eng = self.engine
-        eng.reset(engine_seed(self.np_random))
+        self.engine.reset(engine_seed(self.np_random))
         self._t = 0
+        eng = self.engine
+        self._serve(offload_resume(*eng.packs, self._obs, self._low, self._high, self._res, False), False)
         self._started = True
-        self._refill()
         return self._obs.copy(), {}
 
-    def _refill(self) -> None:
-        """Python side of a step: next request after a refill, its observation, the kernel's arguments."""
+    def _serve(self, code: int, last: bool) -> np.ndarray:
+        """Python side of a step: serve the core (refills, growth) until the step is done, refresh the
+        kernel's arguments; returns a copy of the step's record rows (with those moved out of the packs)."""
         eng = self.engine
-        eng.advance()
-        write_obs(eng._sc.x, self._low, self._high, self._obs)
-        self._kargs = (*eng.packs, self._ob, self._rec)
+        drv = eng.driver
+        moved: list[np.ndarray] = []
+        while code != C_DECIDE and code != C_DONE:
+            drv.serve(code)
+            if drv.rs.records:  # a full record buffer was emptied into this list
+                moved += drv.rs.records
+                drv.rs.records.clear()
+            code = offload_resume(*eng.packs, self._obs, self._low, self._high, self._res, last)
+        self._kargs = (*eng.packs, self._ob, self._out)
+        self._rec = drv.rs.a["rec"]
+        rows = self._rec[:int(self._res[RES_N])]
+        if not moved:
+            return rows.copy()
+        rows = np.concatenate([*moved, rows])
+        summarise_rows(rows, self._res)
+        return rows
 
     def step(self, action):
-        # hot path: one fused kernel call (serve, record, next request, observation), a lazy info dict
+        # hot path: one fused kernel call (send, run to the next arrival, observation, reward), a lazy info dict
         if not self._started:
-            from ..errors import ConfigError
-
-            raise ConfigError("step: call reset() before step()")
+            raise ConfigError("step: call reset() before step() (also after a truncated episode)")
         if (type(action) is not int and type(action) is not np.int64) or not 0 <= action < self.n_options:
             action = check_action(action, self.n_options)
-        r = offload_step(*self._kargs, action)
-        if r != r:  # NaN: the request block or a background window ran out
-            self._refill()
-            r = float(self._rec[self._reward_at])
         self._t += 1
-        return (self._obs.copy(), r, False, self._t >= self.episode_length,
-                LazyInfo(self._info, self._rec.copy(), int(action), self._t - 1))
+        last = self._t >= self.episode_length
+        r = offload_step(*self._kargs, action, last)
+        rows = None
+        if r != r:  # NaN: Python must refill or grow, or the step's record rows did not fit in the buffer
+            rows = self._serve(int(self._res[RES_CODE]), last)
+            r = float(self._res[RES_REWARD])
+        if last:
+            self._started = False
+        return self._obs.copy(), r, False, last, LazyInfo(self._info, self._out.copy(), rows)
 
-    def _info(self, rec: np.ndarray, action: int, request: int) -> dict:
-        k = self.n_options
-        b = REC_OUT + N_OUT
-        out = outcome_from_row(self.scenario, action, rec[REC_OUT:b])
-        return {"outcome": out._asdict(), **feedback_info(float(rec[REC_FR]), rec[b:b + k]),
-                "counterfactual_rewards": rec[b + k:b + 2 * k], "origin": int(rec[b + 2 * k]),
-                "sample": int(rec[b + 2 * k + 1]), "request": request}
+    def _info(self, out: np.ndarray, rows: np.ndarray | None) -> dict:
+        res = out[0]
+        if rows is None:  # the kernel's copy
+            rows = out[1:1 + int(res[RES_N]), :self._rec.shape[1]]
+        return {"request": int(res[RES_REQUEST]), "origin": int(res[RES_ORIGIN]), "sample": int(res[RES_SAMPLE]),
+                "completed": completion_infos(self.scenario, rows, self.n_options)}

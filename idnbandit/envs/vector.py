@@ -19,9 +19,24 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from ..errors import ConfigError
-from ..sim.packed import BLOCK
+from ..sim.core import C_DECIDE, C_DONE
+from ..sim.workload import BLOCK
 from ._common import engine_seed
-from ._kernels import vec_offload_step, write_obs
+from ._kernels import (
+    N_RES,
+    RES_CORRECT,
+    RES_COST,
+    RES_FEEDBACK_N,
+    RES_FEEDBACK_SUM,
+    RES_LATENCY_S,
+    RES_N,
+    RES_REQUEST,
+    RES_REWARD,
+    offload_resume,
+    pack_address,
+    summarise_rows,
+    vec_offload_step,
+)
 from .offload import OffloadEnv
 
 __all__ = ["OffloadVectorEnv"]
@@ -32,9 +47,12 @@ class OffloadVectorEnv(VectorEnv):
 
     Copy ``i`` is exactly the single environment reset with seed ``seed + i`` (its own request
     stream, background load and queues; the same observations, rewards and truncations step for
-    step, including after autoresets). One numba call serves the pending request of every copy,
-    moves each to its next request and writes the batched observation; Python only refills request
-    blocks and background-job windows, and resets finished copies.
+    step, including after autoresets). One numba call sends the pending request of every copy, runs
+    each to its next request arrival (draining the copies whose episode ends) and writes the batched
+    observation; Python only refills request blocks and background-job blocks, grows a copy's state,
+    and resets finished copies. Rewards follow the single env: a step's reward is the summed true
+    reward of the copy's requests finalised during the step (see "Rewards that arrive after later
+    decisions" in ``docs/envs.md``).
 
     Autoreset follows Gymnasium's default ``AutoresetMode.NEXT_STEP``: after a copy reports
     ``truncated``, the next ``step`` resets it (its action is ignored, its reward is 0) and returns
@@ -50,10 +68,13 @@ class OffloadVectorEnv(VectorEnv):
     Notes
     -----
     ``infos`` (per Gymnasium's vector convention, arrays with ``_key`` masks that are False for the
-    copies reset in that step) holds the true outcome's ``correct``, ``latency_ms`` and ``cost``,
-    and the feedback: ``feedback_observed`` (bool) and ``feedback_reward`` (0.0 where not observed).
-    The per-option feedback and counterfactuals of the single env's ``info`` are not batched.
-    Non-Poisson arrival processes keep a whole request chunk (65,536 requests) per copy in memory.
+    copies reset in that step) sums up each copy's requests finalised in the step: ``n_completed``
+    (int), ``n_correct`` (int), ``latency_ms_sum``, ``cost_sum``, ``n_feedback`` (how many had an
+    observed feedback reward) and ``feedback_reward_sum`` (their summed observed reward), and
+    ``request`` (the number of the request the step sent). The per-request list of the single env's
+    ``info["completed"]`` is not batched. Each copy keeps its state in its own engine (about 0.2 MB
+    on ``idn-4tier``, more while many requests are in flight); the kernel reaches it through a table
+    of addresses that is refreshed whenever Python re-allocates a copy's state.
     """
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
@@ -76,43 +97,35 @@ class OffloadVectorEnv(VectorEnv):
             e.first_block = BLOCK  # full request blocks: fewer Python refills
         self._gens: list[np.random.Generator | None] = [None] * n
         self._obs = np.zeros((n, len(self.context_names)), np.float32)
-        self._out = np.zeros((n, 6))
+        self._res = np.zeros((n, N_RES))
+        self._codes = np.zeros(n, np.int64)
+        self._addr = np.zeros((n, 4), np.int64)  # per copy: SF address, size, SI address, size
         self._t = np.zeros(n, np.int64)
         self._autoreset = np.zeros(n, bool)
-        self._sf2 = self._si2 = None
-        self._place_all()
         self._started = False
 
-    def _place_all(self) -> None:
-        """(Re)allocate the (num_envs, width) state arrays and move every copy's state into its row."""
-        nf = max(e.pack_sizes()[0] for e in self.engines)
-        ni = max(e.pack_sizes()[1] for e in self.engines)
-        self._sf2, self._si2 = np.zeros((self.num_envs, nf)), np.zeros((self.num_envs, ni), np.int64)
-        for i, e in enumerate(self.engines):
-            e.move_state(self._sf2[i], self._si2[i])
-
-    def _place(self, i: int) -> None:
-        """Keep copy ``i``'s state in its row (after a background window grew and the engine re-allocated)."""
+    def _serve(self, i: int, code: int, last: bool) -> None:
+        """Serve copy ``i``'s core until its step is done (as the single env does), refresh its address."""
         e = self.engines[i]
-        if e._SF.base is self._sf2:
-            return
-        nf, ni = e.pack_sizes()
-        if nf > self._sf2.shape[1] or ni > self._si2.shape[1]:
-            self._place_all()
-        else:
-            e.move_state(self._sf2[i], self._si2[i])
+        drv = e.driver
+        moved: list[np.ndarray] = []
+        while code != C_DECIDE and code != C_DONE:
+            drv.serve(code)
+            if drv.rs.records:
+                moved += drv.rs.records
+                drv.rs.records.clear()
+            code = offload_resume(*e.packs, self._obs[i], self._low, self._high, self._res[i], last)
+        _, _, sf, si = e.packs
+        pack_address(sf, si, self._addr[i])
+        if moved:
+            rec = drv.rs.a["rec"]
+            summarise_rows(np.concatenate([*moved, rec[:int(self._res[i, RES_N])]]), self._res[i])
 
     def _reset_copy(self, i: int) -> None:
         e = self.engines[i]
         e.reset(engine_seed(self._gens[i]))
         self._t[i] = 0
-        self._advance_copy(i)
-
-    def _advance_copy(self, i: int) -> None:
-        e = self.engines[i]
-        e.advance()
-        write_obs(e._sc.x, self._low, self._high, self._obs[i])
-        self._place(i)
+        self._serve(i, offload_resume(*e.packs, self._obs[i], self._low, self._high, self._res[i], False), False)
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
         """Reset every copy; ``seed`` as in Gymnasium (None, an int ``s`` giving ``s + i``, or a list).
@@ -150,20 +163,22 @@ class OffloadVectorEnv(VectorEnv):
         a = a.astype(np.int64, copy=False)
         resetting = self._autoreset
         active = ~resetting
-        out = self._out
-        vec_offload_step(self.engines[0]._CF, self.engines[0]._CI, self._sf2, self._si2, a, active, self._obs,
-                         self._low, self._high, out)
-        for i in np.flatnonzero(active & (out[:, 5] == 0.0)):
-            self._advance_copy(int(i))
+        self._t[active] += 1
+        last = active & (self._t >= self.episode_length)
+        codes, res = self._codes, self._res
+        vec_offload_step(self.engines[0].packs[0], self.engines[0].packs[1], self._addr, a, active, last, self._obs,
+                         self._low, self._high, codes, res)
+        for i in np.flatnonzero(active & (codes != C_DECIDE) & (codes != C_DONE)):
+            self._serve(int(i), int(codes[i]), bool(last[i]))
         for i in np.flatnonzero(resetting):
             self._reset_copy(int(i))
-        rewards = np.where(active, out[:, 0], 0.0)
-        self._t[active] += 1
-        truncated = active & (self._t >= self.episode_length)
-        self._autoreset = truncated
-        fr = out[:, 4]
-        seen = active & ~np.isnan(fr)
-        infos = {"correct": out[:, 1] > 0, "_correct": active, "latency_ms": out[:, 2] * 1e3, "_latency_ms": active,
-                 "cost": out[:, 3].copy(), "_cost": active, "feedback_observed": seen, "_feedback_observed": active,
-                 "feedback_reward": np.where(seen, fr, 0.0), "_feedback_reward": active}
-        return self._obs.copy(), rewards, np.zeros(self.num_envs, bool), truncated.copy(), infos
+        rewards = np.where(active, res[:, RES_REWARD], 0.0)
+        self._autoreset = last
+        infos = {"n_completed": res[:, RES_N].astype(np.int64), "_n_completed": active,
+                 "n_correct": res[:, RES_CORRECT].astype(np.int64), "_n_correct": active,
+                 "latency_ms_sum": res[:, RES_LATENCY_S] * 1e3, "_latency_ms_sum": active,
+                 "cost_sum": res[:, RES_COST].copy(), "_cost_sum": active,
+                 "n_feedback": res[:, RES_FEEDBACK_N].astype(np.int64), "_n_feedback": active,
+                 "feedback_reward_sum": res[:, RES_FEEDBACK_SUM].copy(), "_feedback_reward_sum": active,
+                 "request": res[:, RES_REQUEST].astype(np.int64), "_request": active}
+        return self._obs.copy(), rewards, np.zeros(self.num_envs, bool), last.copy(), infos

@@ -27,7 +27,7 @@ from ..errors import ConfigError
 from ..scenario.model import Scenario, Tier
 from ..traces.trace import Trace
 from .compiled import NODE_LO, OPT_NODE, Compiled, check_seed, context_names, resolve_inputs
-from .core import C_DECIDE, C_DONE, PEND_ORIGIN
+from .core import C_DECIDE, C_DONE, PEND_NONE, PEND_ORIGIN
 from .loop import Driver, decide, run_to_decision
 from .metrics import S_COUNT, S_REWARD
 from .stages import (
@@ -229,10 +229,22 @@ class Engine:
         rs.records.clear()
         return rows
 
-    def drain(self) -> None:
-        """Let every request in flight finish (no new arrivals are decided); later calls continue the stream."""
+    def drain(self, drop_pending: bool = False) -> None:
+        """Let every request in flight finish (no new arrivals are decided); later calls continue the stream.
+
+        Parameters
+        ----------
+        drop_pending
+            If a request is pending (observed with :meth:`next_request`, not sent), leave it undecided
+            (e.g. the episode ends before it; it is presented again by the next :meth:`next_request`).
+            Without it a pending request is a :class:`ConfigError`.
+        """
         if self._pending:
-            raise ConfigError("drain: the current request was not served; call apply(option) first")
+            if not drop_pending:
+                raise ConfigError("drain: the current request was not served; call apply(option) first "
+                                  "(or drain(drop_pending=True))")
+            self.driver.rs.imisc[M_PEND_KIND] = PEND_NONE
+            self._pending = False
         drv = self.driver
         m = drv.rs.imisc
         m[M_LIMIT] = m[M_G_NEXT]

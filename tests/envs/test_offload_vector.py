@@ -8,7 +8,7 @@ import pytest
 from gymnasium.vector import AutoresetMode
 
 import idnbandit  # noqa: F401  registers the ids
-import idnbandit.sim.engine as engine_mod
+import idnbandit.sim.workload as workload_mod
 from idnbandit.envs.vector import OffloadVectorEnv
 from idnbandit.errors import ConfigError
 
@@ -25,28 +25,34 @@ def _compare(kw, n=3, episode=25, steps=70, seed=10):
     np.testing.assert_array_equal(obs, np.stack([e.reset(seed=seed + i)[0] for i, e in enumerate(singles)]))
     rng = np.random.default_rng(0)
     reset_next = [False] * n
+    most_completed, largest = 0, 0  # in one step of one copy; state size (floats)
     for _ in range(steps):
         a = rng.integers(0, venv.single_action_space.n, n)
         obs, r, term, trunc, infos = venv.step(a)
         assert not term.any()
+        most_completed = max(most_completed, int(infos["n_completed"].max()))
+        largest = max(largest, *(e.packs[2].size for e in venv.unwrapped.engines))
         for i, e in enumerate(singles):
             if reset_next[i]:  # NEXT_STEP autoreset: the copy restarts, its action is ignored
                 o, _ = e.reset()
                 ri, tri = 0.0, False
-                assert not infos["_correct"][i]
+                assert not infos["_n_completed"][i]
             else:
                 o, ri, _, tri, info = e.step(int(a[i]))
-                out = info["outcome"]
-                assert infos["_correct"][i] and infos["correct"][i] == out["correct"]
-                assert infos["latency_ms"][i] == pytest.approx(out["latency_ms"], rel=1e-12)
-                assert infos["cost"][i] == out["cost"]
-                fr = info["feedback_reward"]
-                assert infos["feedback_observed"][i] == (fr is not None)
-                assert infos["feedback_reward"][i] == (0.0 if fr is None else fr)
+                done = info["completed"]
+                assert infos["_n_completed"][i] and infos["n_completed"][i] == len(done)
+                assert infos["request"][i] == info["request"]
+                assert infos["n_correct"][i] == sum(c["outcome"]["correct"] for c in done)
+                assert infos["latency_ms_sum"][i] == pytest.approx(sum(c["outcome"]["latency_ms"] for c in done),
+                                                                   rel=1e-12)
+                assert infos["cost_sum"][i] == pytest.approx(sum(c["outcome"]["cost"] for c in done), rel=1e-12)
+                seen = [c["feedback_reward"] for c in done if c["feedback_reward"] is not None]
+                assert infos["n_feedback"][i] == len(seen)
+                assert infos["feedback_reward_sum"][i] == pytest.approx(sum(seen), rel=1e-12, abs=1e-12)
             np.testing.assert_array_equal(obs[i], o)
             assert r[i] == ri and trunc[i] == tri
             reset_next[i] = tri
-    return venv
+    return venv, most_completed, largest
 
 
 @pytest.mark.parametrize(
@@ -64,11 +70,14 @@ def test_copy_i_equals_single_env_with_seed_plus_i(kw):
     _compare(kw)
 
 
-def test_growing_background_windows_keep_results(monkeypatch):
-    # tiny windows force every copy to grow (and the vector env to re-place the state rows)
-    monkeypatch.setattr(engine_mod, "BG_WINDOW", 4)
-    venv = _compare({"scenario": "idn-4tier"}, n=2, episode=400, steps=500)
-    assert venv.unwrapped._sf2.shape[1] > 4 * 7 * 2
+def test_refills_growth_and_full_record_buffers_keep_results(monkeypatch):
+    # tiny background blocks force frequent refills; flash-crowd's overload grows every copy's state (new
+    # packs, new addresses for the kernel) and its drains finalise more requests than the record buffer
+    # holds; the single envs draw request blocks of other sizes: none of it may change a trajectory
+    monkeypatch.setattr(workload_mod, "_BG_BLOCK", 16)
+    _, most_completed, largest = _compare({"scenario": "flash-crowd"}, n=2, episode=1000, steps=1100, seed=3)
+    assert largest > 50_000  # grown (a fresh flash-crowd state has about 30,000 floats)
+    assert most_completed > 256  # more than the 256 rows of the record buffer in one (draining) step
 
 
 def test_spaces_metadata_and_default_mode():
