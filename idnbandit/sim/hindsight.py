@@ -3,8 +3,9 @@
 The best fixed *option* in hindsight comes with every :class:`~idnbandit.sim.RunResult`; the best
 static *threshold* (serve locally iff the local max probability ≥ θ, else forward) needs the
 per-request confidences and counterfactual rewards, which :func:`counterfactual_stream` records.
-Counterfactual rewards depend on the queue state, so they are recorded while serving every request
-with ``option`` (exact for scenarios without latency in the reward, such as ``hi-two-tier``).
+Counterfactual rewards depend on the queue state, so they are the decision-time estimates
+(docs/simulator.md) recorded while sending every request with ``option`` (exact for scenarios
+whose reward does not depend on queueing, such as ``hi-two-tier``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ __all__ = ["counterfactual_stream", "best_threshold"]
 
 def counterfactual_stream(scenario, steps: int, seed: int | None = None, *, option: int = 0,
                           trace=None) -> tuple[np.ndarray, np.ndarray]:
-    """Local max probability (steps,) and counterfactual rewards (steps, K) of each request.
+    """Local max probability (steps,) and counterfactual estimates (steps, K) of each request.
 
     The requests are the ones ``simulate(scenario, agent, steps, seed)`` sees (common random numbers).
     """
