@@ -4,7 +4,10 @@ Core dependencies only (numpy, numba, gymnasium, river); torch, ray and matplotl
 extras imported lazily where used.
 """
 
+from . import _kernel_cache
 from .errors import ConfigError, DependencyNotInstalled, IdnBanditError, TraceError, UnknownNameError
+
+_kernel_cache.install()  # before any kernel is compiled: caches stamped with every source they embed
 
 __version__ = "0.1.0"
 

@@ -55,7 +55,8 @@ from .compiled import (
     check_seed,
     resolve_inputs,
 )
-from .core import C_DECIDE, C_DONE, PEND_ORIGIN, decide_batch_, ens_finish_
+from .core import C_DECIDE, C_DONE, PEND_ORIGIN
+from .ensemble_kernels import decide_batch_, ens_finish_
 from .loop import Driver, run_to_decision
 from .metrics import HIST_BINS, HIST_LO_MS, HIST_RATIO, curve_points_of, hist_edges_ms, quantile_ms
 from .result import RunResult

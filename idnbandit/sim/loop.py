@@ -26,17 +26,14 @@ from .core import (
     C_NEED_REQUESTS,
     C_NEED_SPACE,
     C_NEED_UNIFORMS,
-    KEY_BG,
-    NO_NRT,
-    WITH_NRT,
     advance_,
     decide_,
     delivered_,
-    heap_push_,
     run_to_decision_,
 )
+from .heap import heap_push_
 from .kernel_ids import stabilise_kernel_ids
-from .packed import pack_view1, pack_view2, pack_view3
+from .packed import NO_NRT, WITH_NRT, pack_view1, pack_view2, pack_view3
 from .state import (
     DL_A,
     DL_AGENT,
@@ -47,6 +44,7 @@ from .state import (
     F_RQ_X,
     I_DL_I,
     I_MISC,
+    KEY_BG,
     M_BG_NEED,
     M_DL_SLOT,
     M_ERR,

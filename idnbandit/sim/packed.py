@@ -13,13 +13,23 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, types
+from numba.core.cpu import CPUTargetOptions
 from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
 
-__all__ = ["HDR_W", "layout", "fill", "pack_view1", "pack_view2", "pack_view3"]
+__all__ = ["HDR_W", "NO_NRT", "WITH_NRT", "layout", "fill", "pack_view1", "pack_view2", "pack_view3"]
 
 HDR_W = 5  # header row: offset, ndim, d0, d1, d2
+
+# The event core and the fused drivers are compiled without numba's reference counting (NRT): they
+# allocate nothing, and with NRT every array passed to an inlined helper would be incref'd and
+# decref'd (atomic operations) at each of its many call sites per event. Agent kernels, which may
+# allocate, are called through trampolines compiled WITH_NRT (numba compiles a callee with its
+# caller's NRT flag unless the callee sets it). ``_nrt`` is a private numba option (numba uses it
+# for its own hot helpers); without it everything is compiled as usual.
+NO_NRT = {"_nrt": False} if hasattr(CPUTargetOptions, "_nrt") else {}
+WITH_NRT = {"_nrt": True} if hasattr(CPUTargetOptions, "_nrt") else {}
 
 
 # ---------------------------------------------------------------------- layout

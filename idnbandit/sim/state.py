@@ -50,6 +50,12 @@ INT_NAMES = ("imisc", "heap_k", "heap_j", "bg_i", "req_o", "req_s", "rq_i", "rq_
 N_IMISC = 25
 # misc floats
 T_PEND, T_NOW = range(2)
+# the pending decision (M_PEND_KIND): a request at its origin, a request at a multi-hop decision stop,
+# an ensemble request whose batch answered (or whose client gave up)
+PEND_NONE, PEND_ORIGIN, PEND_STOP, PEND_BATCH = 0, 1, 2, 3
+# event keys (ties in time): request g's stage s is g * STAGES + s; background node slot b is KEY_BG + b
+STAGES = 64
+KEY_BG = -(1 << 40)
 N_FMISC = 4
 
 # request ring columns (rq_i), decision rows (rq_dec), node-stage times (rq_acc)

@@ -241,3 +241,30 @@ def test_load_context_matches_engine_reference(four_tier):
     for i in range(arr.size):
         expected = max(0.0, end[:i].max() - arr[i]) if i else 0.0  # one server: the last job's end
         assert served_ctx[i][3] == pytest.approx(expected, abs=1e-12)
+
+
+def test_many_deliveries_before_one_stop_decision_are_logged_safely():
+    """The edge decides (the device hosts no model); an outage of its uplink holds ~1000 forwarded
+    requests; when it ends they all answer within milliseconds, while requests are still on the 50 ms
+    link to the edge: the edge's next decision has ~1000 feedback deliveries due first, more than the
+    delivery log's initial room. The core must grow it first (it once wrote past its end)."""
+    from idnbandit.agents import Fixed
+    from idnbandit.scenario import ContextSpec, Fault, Link, ModelSpec, Node, Scenario, Workload
+    from idnbandit.scenario.model import SyntheticTraceSpec, TraceSpec
+
+    nodes = (Node("dev", "device", 10.0, parent="edge", uplink=Link(50.0, 1e6)),
+             Node("edge", "edge", 1e6, servers=64, models=("a",), parent="cloud", uplink=Link(1.0, 1e6)),
+             Node("cloud", "cloud", 1e6, servers=64, models=("b",)))
+    models = (ModelSpec("a", "small", 0.01, 10, input_bytes=100, output_bytes=10),
+              ModelSpec("b", "big", 0.01, 10, input_bytes=100, output_bytes=10))
+    sc = Scenario("burst", nodes, models, Workload(("dev",), rate_per_s=100.0, timeout_ms=60_000.0),
+                  TraceSpec(synthetic=SyntheticTraceSpec(("small", "big"), (0.6, 0.9))),
+                  context=ContextSpec(load=True), faults=(Fault("link_outage", "edge", 1.0, 11.0),))
+    lay = multihop_layout(sc, "per-node")
+    assert lay.nodes == ("edge",)
+    res = simulate(sc, Fixed(lay.n_actions, lay.n_features, option=1), 1500, seed=0, scope="per-node",
+                   record_requests=True)
+    rq = res.requests
+    assert np.sort(rq["order_delivered"]).tolist() == list(range(1500))
+    released = (rq["t_decision"] > 1.0) & (rq["t_decision"] < 10.9)
+    assert released.sum() > 900 and np.ptp(rq["t_complete"][released]) < 0.05
