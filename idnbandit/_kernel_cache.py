@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 __all__ = ["install", "source_stamp"]
@@ -31,7 +31,7 @@ PACKAGE = Path(__file__).resolve().parent
 _DEPENDS = {"envs": ("sim",), "sim": ()}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _folder_digest(folder: str, listing: tuple) -> bytes:
     h = hashlib.sha256()
     for name, _, _ in listing:
