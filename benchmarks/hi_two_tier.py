@@ -21,8 +21,9 @@ Printed per learner, as mean and 95% confidence interval over the seeds (Student
   out much of the noise of one run before the fit (the per-seed spread says how fragile one curve is);
 * **R(T)** — the cumulative regret at the horizon;
 * **mixed decisions** (HIL-F, HIL-N, Hedge-HI) — the same slope for the regret of the learner's
-  mixed decisions: the requests are replayed through its kernels (checked to reproduce the
-  simulator's run exactly) and each request counts ``acc·r_local + (1 − acc)·r_forward`` with
+  mixed decisions: the requests are replayed through its kernels, each feedback delivered just
+  before the same decision as in the simulator (causal feedback; checked to reproduce the
+  simulator's decisions exactly), and each request counts ``acc·r_local + (1 − acc)·r_forward`` with
   ``acc`` the accept probability the learner used. That is the regret in expectation over the
   learner's own coin flips — the quantity the HI bounds are about — without their noise.
 
@@ -78,34 +79,60 @@ def prefix_best_reward(p: np.ndarray, rewards: np.ndarray, ts: np.ndarray) -> np
 
 
 @njit(cache=True)
-def replay_accept_probs(select, update, state, p, rewards, u, full, acc_out, act_out):
+def replay_accept_probs(select, update, state, p, act_rec, fb_r, fb_rs, deliver_before, delivery_order, u,
+                        acc_out, act_out):
     """Replay ``hi-two-tier`` requests through an exponential-weights HI learner's kernels.
 
-    Feedback as the simulator gives it for two options: ``full`` — every option's reward; otherwise
-    (label_on_forward) every option's reward when the request was forwarded, nothing when it was
-    served locally. Records the action and the accept probability the learner's ``select`` cached
-    in its state (``fw[5]``, HIL-F / HIL-N / Hedge-HI), i.e. the learner's mixed decision.
+    Feedback is replayed exactly as the simulator delivered it (causal feedback): request ``g``'s
+    observed reward ``fb_r[g]`` / ``fb_rs[g]`` (NaN where not observed) is passed to ``update`` just
+    before decision ``deliver_before[g]`` (``p.shape[0]``: after the last decision), deliveries in
+    ``delivery_order``. Records the action and the accept probability the learner's ``select``
+    cached in its state (``fw[5]``, HIL-F / HIL-N / Hedge-HI), i.e. the learner's mixed decision.
     """
     x = np.empty(1)
-    nan = np.full(rewards.shape[1], np.nan)
+    xu = np.empty(1)
     fw = state[5]
-    for t in range(p.shape[0]):
+    n = p.shape[0]
+    j = 0
+    for t in range(n + 1):
+        while j < delivery_order.shape[0] and deliver_before[delivery_order[j]] <= t:
+            g = delivery_order[j]
+            xu[0] = p[g]
+            update(state, xu, act_rec[g], fb_r[g], fb_rs[g])
+            j += 1
+        if t == n:
+            break
         x[0] = p[t]
         a = select(state, x, u[t])
         act_out[t] = a
         acc_out[t] = fw[5]
-        if full or a != 0:
-            update(state, x, a, rewards[t, a], rewards[t])
-        else:
-            update(state, x, a, np.nan, nan)
 
 
-def expected_regret(name, k, f, seed, p, rs, full, ts, prefix_best, realised_mean):
+def delivery_schedule(rec: dict, feedback) -> tuple[np.ndarray, np.ndarray]:
+    """From a run's request records: the decision each feedback was delivered before, and the delivery order.
+
+    The simulator delivers request g's feedback just before the first decision at a time >= its
+    completion time (``feedback.delay_s = 0``, the scenario's setting), in completion order; the
+    order is taken from the records' delivery log and checked to be consistent with those times.
+    """
+    if feedback.delay_s or feedback.delay_requests:
+        raise RuntimeError("the replay assumes feedback.delay_s = 0 and delay_requests = 0")
+    t_dec, t_done = rec["t_decision"], rec["t_complete"]
+    before = np.searchsorted(t_dec, t_done, side="left").astype(np.int64)  # completions at time <= T come first
+    if (rec["order_delivered"] < 0).any():
+        raise RuntimeError("a request's feedback was not delivered")
+    order = np.argsort(rec["order_delivered"], kind="stable").astype(np.int64)
+    if (np.diff(before[order]) < 0).any():
+        raise RuntimeError("delivery log inconsistent with completion times")
+    return before, order
+
+
+def expected_regret(name, k, f, seed, p, rs, rec, feedback, ts, prefix_best):
     """Regret at ``ts`` of the learner's mixed decisions (its accept probabilities), or None.
 
     This is the regret the HI bounds speak of (in expectation over the learner's own coin flips);
     it removes the noise of those flips from the curve. Returns None for learners without a cached
-    accept probability, and raises if the replay does not reproduce the simulator's run exactly.
+    accept probability, and raises if the replay does not reproduce the simulator's decisions exactly.
     """
     if name not in ("hil-f", "hil-n", "hedge-hi"):
         return None
@@ -113,9 +140,12 @@ def expected_regret(name, k, f, seed, p, rs, full, ts, prefix_best, realised_mea
     kern = agent.kernels()
     u = agent.rng.random((p.shape[0], kern.n_uniforms))
     acc, act = np.empty(p.shape[0]), np.empty(p.shape[0], np.int64)
-    replay_accept_probs(kern.select, kern.update, kern.state, p, rs, u, full, acc, act)
-    if not np.isclose(rs[np.arange(p.shape[0]), act].mean(), realised_mean, rtol=0, atol=1e-12):
-        raise RuntimeError(f"{name}: the replay does not reproduce the simulator's run")
+    before, order = delivery_schedule(rec, feedback)
+    replay_accept_probs(kern.select, kern.update, kern.state, p, rec["option"], rec["feedback_r"],
+                        np.ascontiguousarray(rec["feedback_rewards"]), before, order, u, acc, act)
+    if not np.array_equal(act, rec["option"]):
+        raise RuntimeError(f"{name}: the replay does not reproduce the simulator's run "
+                           f"(first difference at request {int(np.argmax(act != rec['option']))})")
     mixed = np.cumsum(acc * rs[:, 0] + (1.0 - acc) * rs[:, -1])
     return prefix_best - mixed[ts - 1]
 
@@ -154,17 +184,24 @@ def main(argv=None) -> None:
         t0 = time.perf_counter()
         p, rs = counterfactual_stream(s0, args.steps, seed)
         theta, best_r = best_threshold(p, rs)
-        oracle_cum = np.cumsum(rs.max(axis=1))
         prefix_best = None
         for name, mode in specs:
             s = dataclasses.replace(s0, feedback=dataclasses.replace(s0.feedback, mode=mode))
             agent = make_agent(name, k, f, seed=seed)
-            res = simulate(s, agent, args.steps, seed=seed, curve_points=args.points)
+            res = simulate(s, agent, args.steps, seed=seed, curve_points=args.points, record_requests=True)
+            rec = res.requests
+            # the learner's reward per request in decision order (the run's curves are sampled by
+            # completed requests, which under causal feedback is a different order)
+            realised = rec["reward"]
+            if not (np.array_equal(rec["g"], np.arange(args.steps))
+                    and np.allclose(realised, rs[np.arange(args.steps), rec["option"]], rtol=0, atol=1e-12)
+                    and np.isclose(realised.mean(), res.mean_reward, rtol=0, atol=1e-12)):
+                raise RuntimeError(f"{name}: recorded rewards differ from the counterfactual stream")
             t = res.curve_t
             if prefix_best is None:
                 prefix_best = prefix_best_reward(p, rs, t)
-            regret = prefix_best - (oracle_cum[t - 1] - res.curve_regret_oracle)
-            e_regret = expected_regret(name, k, f, seed, p, rs, mode == "full", t, prefix_best, res.mean_reward)
+            regret = prefix_best - np.cumsum(realised)[t - 1]
+            e_regret = expected_regret(name, k, f, seed, p, rs, rec, s.feedback, t, prefix_best)
             runs[(name, mode)].append((t, regret, best_r.mean() - res.mean_reward, e_regret))
         print(f"  seed {seed}: best threshold θ* = {theta:.3f} earns {best_r.mean():.4f}/request "
               f"({time.perf_counter() - t0:.0f} s)")

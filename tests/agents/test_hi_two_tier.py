@@ -2,8 +2,9 @@
 
 Gap = mean reward of the best static threshold in hindsight (same requests) minus the learner's mean
 reward after 50k requests; reward = correct − β·offloaded, so the gap is the excess average loss.
-Figures at seed 0 (benchmarks/hi_two_tier.py): HIL-F 0.003 (full feedback), Hedge-HI 0.009,
-HIL-N 0.015, HI-LCB 0.012 (label_on_forward).
+Figures at seed 0 (benchmarks/hi_two_tier.py, event-ordered core with causal feedback, 2026-12-05):
+HIL-F 0.0014 (full feedback), Hedge-HI 0.0086, HIL-N 0.0142, HI-LCB 0.0116 (label_on_forward);
+the same to ±0.0001 as with the old immediate feedback (docs/agents_hi.md).
 """
 
 import dataclasses
