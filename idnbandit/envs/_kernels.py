@@ -26,13 +26,12 @@ import llvmlite.ir as llvm_ir
 import numpy as np
 from numba import njit, types
 from numba.core import cgutils
-from numba.core.cpu import CPUTargetOptions
 from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
 
 from ..sim.core import C_DECIDE, C_DONE, PEND_NONE, decide_, run_to_decision_
-from ..sim.packed import HDR_W, pack_view1, pack_view2, pack_view3
+from ..sim.packed import HDR_W, NO_NRT, pack_view1, pack_view2, pack_view3
 from ..sim.stages import OUT_CORRECT, OUT_COST, OUT_LATENCY, OUT_REWARD
 from ..sim.state import (
     F_REC,
@@ -64,9 +63,8 @@ __all__ = ["RES_REWARD", "RES_N", "RES_REQUEST", "RES_ORIGIN", "RES_SAMPLE", "RE
 N_RES = 11
 ROWS_KEPT = 7  # record rows offload_step copies after the summary row (more: Python copies them)
 
-# like the fused simulator loop (idnbandit.sim.loop), without numba's reference counting: the core
-# allocates nothing, and the views below are not reference-counted
-_NO_NRT = {"_nrt": False} if hasattr(CPUTargetOptions, "_nrt") else {}
+# like the fused simulator loop (idnbandit.sim.loop), without numba's reference counting (NO_NRT): the
+# core allocates nothing, and the views below are not reference-counted
 
 
 def _at_intrinsic(dtype):
@@ -201,7 +199,7 @@ def drop_pending_(SI):  # noqa: N803
     m[M_LIMIT] = m[M_G_NEXT]
 
 
-@njit(cache=True, error_model="numpy", **_NO_NRT)
+@njit(cache=True, error_model="numpy", **NO_NRT)
 def offload_resume(CF, CI, SF, SI, obs, low, high, res, last):  # noqa: N803  (pack names)
     """Run to the next arrival and write its observation into ``obs``; with ``last``, then drain.
 
@@ -230,7 +228,7 @@ def out_buffer(row_width: int) -> np.ndarray:
     return np.zeros((1 + ROWS_KEPT, max(N_RES, row_width)))
 
 
-@njit(cache=True, error_model="numpy", **_NO_NRT)
+@njit(cache=True, error_model="numpy", **NO_NRT)
 def offload_step(CF, CI, SF, SI, ob, out, a, last):  # noqa: N803
     """Send the pending request with option ``a`` and run to the next one (:func:`offload_resume`);
     ``ob[0]`` receives the observation, ``ob[1]``/``ob[2]`` are its bounds.
@@ -257,7 +255,7 @@ def offload_step(CF, CI, SF, SI, ob, out, a, last):  # noqa: N803
     return res[RES_REWARD]
 
 
-@njit(cache=True, error_model="numpy", **_NO_NRT)
+@njit(cache=True, error_model="numpy", **NO_NRT)
 def vec_offload_step(CF, CI, addr, actions, active, last, obs, low, high, codes, res):  # noqa: N803
     """:func:`offload_step` for every active copy ``i`` (state packs at ``addr[i]``: SF address, size, SI
     address, size) with ``actions[i]`` and ``last[i]``; ``codes[i]`` receives the returned code."""

@@ -65,24 +65,21 @@ from .workload import CHUNK, BackgroundSource, RequestBlocks
 __all__ = ["Driver", "check_agent", "drive_kernels", "drive_python", "compile_fused", "advance", "decide",
            "delivered", "run_to_decision"]
 
-# The fused driver, like the core, is compiled without numba's reference counting (NRT, see
-# :mod:`idnbandit.sim.core`). The agent kernels may allocate: they are called through the
+# The fused driver, like the core, is compiled without numba's reference counting (NO_NRT, see
+# :mod:`idnbandit.sim.packed`). The agent kernels may allocate: they are called through the
 # NRT-enabled trampolines below, so that numba, which compiles a callee with its caller's NRT flag
 # unless the callee sets it, compiles them with NRT.
-_NO_NRT, _WITH_NRT = NO_NRT, WITH_NRT
-
-
-@njit(cache=True, error_model="numpy", **_WITH_NRT)
+@njit(cache=True, error_model="numpy", **WITH_NRT)
 def select_(select, astate, x, u):
     return select(astate, x, u)
 
 
-@njit(cache=True, error_model="numpy", **_WITH_NRT)
+@njit(cache=True, error_model="numpy", **WITH_NRT)
 def update_(update, astate, x, a, r, rs):
     update(astate, x, a, r, rs)
 
 
-@njit(cache=True, error_model="numpy", **_NO_NRT)
+@njit(cache=True, error_model="numpy", **NO_NRT)
 def drive_fused_(select, update, states, CF, CI, SF, SI, ubuf, ucur, use_cf):  # noqa: N803  (pack names)
     """Run the core with kernel agents (``states[j]`` = learner ``j``'s kernel state, ``ubuf[j, ucur[j]]``
     its next uniforms) until it needs Python; returns the core's code (``C_NEED_UNIFORMS`` when a
