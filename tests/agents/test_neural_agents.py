@@ -128,11 +128,18 @@ def test_neural_ucb_beats_linucb_on_a_nonlinear_reward(script_module):
 
 
 @pytest.mark.slow
-def test_neural_ucb_beats_linucb_on_the_deadline_edge_scenario(script_module):
-    """benchmarks/neural_bandits.py on the built-in deadline-edge scenario (docs/agents_rl.md): 2000 requests."""
+def test_neural_ucb_matches_linucb_on_the_deadline_edge_scenario(script_module):
+    """benchmarks/neural_bandits.py on the built-in deadline-edge scenario (docs/agents_rl.md): 2000 requests.
+
+    On the old core NeuralUCB beat LinUCB here (+0.007 on seed 0, +0.0057 ± 0.0021 over seeds 0-9).
+    On the event core (causal feedback, realised rewards; measured 2026-12-05) it only matches it:
+    seed 0 0.8381 vs 0.8372 (regret 125.7 vs 124.8), seeds 0-9 −0.0041 ± 0.0197 (ahead on 8 of 10,
+    seed 4 stuck on the local option). Always local earns 0.7565 on seed 0.
+    """
     bench = script_module("benchmarks/neural_bandits.py")
     lin = bench.play_scenario(bench.scenario_agent("linucb(alpha=1)", 0), 2000, 0)
     neural = bench.play_scenario(bench.scenario_agent("neural-ucb", 0), 2000, 0)
-    # paired gain over seeds 0-9 (docs/agents_rl.md): +0.002 to +0.011 per request, +0.007 on seed 0
-    assert neural[0] > lin[0] + 0.003
-    assert neural[1] < lin[1]  # regret to the per-request oracle (seed 0: about 98 vs 107)
+    local = bench.play_scenario(lambda x: 0, 2000, 0)
+    assert lin[0] > local[0] + 0.05 and neural[0] > local[0] + 0.05  # both learn to offload (not stuck)
+    assert neural[0] > lin[0] - 0.005  # measured +0.0009
+    assert neural[1] < lin[1] + 10.0  # regret to the per-request oracle: measured 125.7 vs 124.8

@@ -4,8 +4,9 @@ benchmarks/cascade_rl.py trains :class:`~idnbandit.agents.QLearning` with 0.02-w
 (:func:`confidence_edges`) × one bin per stop. Trained online on 30,000 requests (training stream
 ``reset(seed=1000)``, agent seed 0), its frozen greedy policy is evaluated on held-out streams 0 and 1
 (1,000 requests each) against the best static per-hop thresholds found on the benchmark's evaluation
-seeds. Measured (seeds 0-4 of the agent): 0.0015 to 0.0045 *above* the thresholds (0.9404);
-"always serve at the phone" is ~0.04 below, so the checks can fail.
+seeds. Measured on the event core (2026-12-05, seeds 0-4 of the agent): 0.0023 to 0.0041 *above*
+the thresholds (0.9407; old core: 0.0015 to 0.0045 above 0.9404); "always serve at the phone" is
+0.9031, ~0.04 below, so the checks can fail.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import pytest
 from idnbandit.envs.cascade_baselines import PerHopThresholds, evaluate_cascade
 from idnbandit.scenario import load_scenario
 
-BEST_THRESHOLDS = (0.75, 1.01, 0.7)  # best_per_hop_thresholds on eval seeds (0, 1, 2), docs/agents_rl.md
+# best_per_hop_thresholds on eval seeds (0, 1, 2) of 1,000 requests each (still on the event core, 2026-12-05);
+# the benchmark's 5,000-request streams give (0.75, 1.01, 0.75) (docs/agents_rl.md)
+BEST_THRESHOLDS = (0.75, 1.01, 0.7)
 EVAL_SEEDS = (0, 1)
 
 
@@ -38,7 +41,7 @@ def test_trained_qlearner_matches_best_static_thresholds(script_module):
     local = evaluate_cascade(PerHopThresholds((0.0, 0.0, 0.0)), scen, 1000, EVAL_SEEDS).mean_reward
     assert best - local > 0.02  # the anchors are far apart: a policy that does not learn fails below
     assert q >= 0.99 * best  # the issue's bar, 1%
-    assert q >= best - 0.003, (q, best)  # stronger: measured +0.0015 at this seed
+    assert q >= best - 0.003, (q, best)  # stronger: measured +0.0032 at this seed (old core +0.0015)
     assert online > local - 0.03  # ε = 0.1 exploration costs, but not more than that
 
 

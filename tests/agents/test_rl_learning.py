@@ -19,7 +19,8 @@ from idnbandit.envs.cascade_baselines import PerHopThresholds, evaluate_cascade
 from idnbandit.scenario import load_scenario
 from idnbandit.sim import n_features, n_options, simulate
 
-# found by best_per_hop_thresholds on eval seeds (0, 1, 2), 1000 requests each (docs/agents_rl.md)
+# found by best_per_hop_thresholds on eval seeds (0, 1, 2), 1000 requests each (still so on the event core,
+# 2026-12-05; docs/agents_rl.md's (0.75, 1.01, 0.75) is for the benchmark's 5,000-request streams)
 BEST_THRESHOLDS = (0.75, 1.01, 0.7)
 
 
@@ -33,7 +34,9 @@ def test_qlearning_on_cascade_near_best_static_thresholds(script_module):
     best = evaluate_cascade(PerHopThresholds(BEST_THRESHOLDS), scen, 600, seeds).mean_reward
     local = evaluate_cascade(PerHopThresholds((0.0, 0.0, 0.0)), scen, 600, seeds).mean_reward
     assert q >= 0.95 * best
-    assert q - local >= 0.5 * (best - local)  # measured at 30k requests: ~97% of the gain
+    # measured (event core, 2026-12-05): 0.9361 vs thresholds 0.9427 and local 0.9041, 83% of the gain
+    # (115% at 30k training requests)
+    assert q - local >= 0.5 * (best - local)
     assert online > local - 0.03  # exploration costs, but not more than that
     assert agent.visits_.sum() > 8000
 
@@ -63,4 +66,4 @@ def test_dqn_on_cascade_near_best_static_thresholds(script_module, monkeypatch):
     best = evaluate_cascade(PerHopThresholds(BEST_THRESHOLDS), scen, 600, seeds).mean_reward
     local = evaluate_cascade(PerHopThresholds((0.0, 0.0, 0.0)), scen, 600, seeds).mean_reward
     assert q >= 0.95 * best
-    assert q - local >= 0.5 * (best - local)  # measured: 0.9437 vs thresholds ~0.94 and local ~0.90
+    assert q - local >= 0.5 * (best - local)  # measured (event core): 0.9445 vs thresholds 0.9427, local 0.9041

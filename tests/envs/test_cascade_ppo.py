@@ -30,6 +30,7 @@ def test_ppo_within_five_percent_of_best_per_hop_thresholds():
     local = evaluate_cascade(PerHopThresholds((0.0,) * len(th)), requests=REQUESTS, seed=HELD_OUT)
     figures = (ppo.mean_reward, best.mean_reward, th, local.mean_reward)
     assert ppo.mean_reward >= 0.95 * best.mean_reward, figures
-    # and it learned to forward: "always serve at the origin" is itself within 5% (0.903 vs 0.934)
+    # and it learned to forward: "always serve at the origin" is itself within 5% (0.903 vs 0.934);
+    # measured on the event core (2026-12-05): PPO 0.9356, thresholds (0.85, 1.01, 0.5) 0.9344, local 0.9033
     assert ppo.mean_reward > local.mean_reward + 0.01, figures
     assert ppo.serve_share[0] < 0.95, ppo.serve_share
