@@ -224,14 +224,19 @@ class RunState:
         if need & NEED_RQ:
             cap = a["rq_t"].shape[0]
             new = 2 * cap
+            # the live requests, and the one at G_NEXT (its slot may hold a pending origin decision)
+            live = range(int(m[M_HEAD]), int(m[M_G_NEXT]) + 1)
+            pending_g = int(a["rq_i"][int(m[M_PEND_SLOT]), RQ_G]) if m[M_PEND_KIND] != PEND_NONE else -1
             for n in ("rq_t", "rq_cf", "rq_cfout", "rq_x", "rq_acc", "rq_i", "rq_dec", "rq_q"):
                 old = a[n]
                 if old.shape[0] == 0:
                     continue
                 arr = np.zeros((new, *old.shape[1:]), old.dtype)
-                for g in range(int(m[M_HEAD]), int(m[M_G_NEXT])):
+                for g in live:
                     arr[g & (new - 1)] = old[g & (cap - 1)]
                 a[n] = arr
+            if pending_g >= 0:  # the pending decision's slot moves with its request
+                m[M_PEND_SLOT] = pending_g & (new - 1)
         if need & NEED_JOBS:
             cap = a["job_f"].shape[0]
             a["job_f"] = np.concatenate([a["job_f"], np.zeros((cap, 1))])

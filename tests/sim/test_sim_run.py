@@ -343,3 +343,26 @@ def test_progress_and_curves(trace):
     assert np.all(np.diff(res.curve_regret_oracle) >= -1e-9)  # the oracle is never worse than a choice
     assert res.latency_hist_counts.sum() == 70_000
     assert len(res.latency_hist_edges_ms) == len(res.latency_hist_counts) + 1
+
+
+def test_growing_the_request_ring_keeps_a_pending_decision(trace):
+    """The ring of in-flight requests doubles (re-indexed by request number) while a decision is
+    pending: the pending request keeps its context and estimates."""
+    from idnbandit.sim.state import M_NEED, M_PEND_SLOT, NEED_RQ
+
+    eng = Engine(three_tier(rate=200.0), 0, trace)
+    for _ in range(100):  # some requests in flight
+        eng.next_request()
+        eng.apply(2)
+    x = eng.next_request()
+    cf, slot = eng.counterfactual_rewards(), int(eng.driver.rs.imisc[M_PEND_SLOT])
+    cap = eng.driver.rs.a["rq_t"].shape[0]
+    eng.driver.rs.imisc[M_NEED] = NEED_RQ
+    eng.driver.rs.grow()
+    assert eng.driver.rs.a["rq_t"].shape[0] == 2 * cap
+    assert int(eng.driver.rs.imisc[M_PEND_SLOT]) == (100 & (2 * cap - 1)) and slot == 100 & (cap - 1)
+    np.testing.assert_array_equal(eng.counterfactual_rewards(), cf)
+    np.testing.assert_array_equal(eng.driver.rs.a["rq_x"][int(eng.driver.rs.imisc[M_PEND_SLOT]), 0], x)
+    assert eng.apply(1) == 100
+    eng.drain()
+    assert eng.n_completed == 101
