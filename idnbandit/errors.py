@@ -13,6 +13,9 @@ __all__ = [
     "IdnBanditError",
     "ConfigError",
     "TraceError",
+    "CheckpointError",
+    "LogError",
+    "FeedbackMismatchWarning",
     "UnknownNameError",
     "DependencyNotInstalled",
     "close_matches",
@@ -29,6 +32,32 @@ class ConfigError(IdnBanditError, ValueError):
 
 class TraceError(IdnBanditError, ValueError):
     """A model-output trace is missing, truncated, corrupted or of the wrong shape."""
+
+
+class CheckpointError(ConfigError):
+    """An agent checkpoint is unreadable, of the wrong structure, or holds invalid values.
+
+    A subclass of :class:`ConfigError` (so callers that caught ``ConfigError`` around
+    ``Agent.load`` keep working); the message names the file, the array or metadata field, and the
+    problem (e.g. ``"state array s3 (A⁻¹ of option 0): not positive definite"``).
+    """
+
+
+class LogError(IdnBanditError, ValueError):
+    """A decision log (``idnbandit.ope``) has missing columns, bad metadata or an invalid value.
+
+    The message names the file, the row (0-based) and the column, e.g.
+    ``"log.csv: row 17, column propensity: 0.0 is not allowed; a propensity must be in (0, 1]"``.
+    """
+
+
+class FeedbackMismatchWarning(UserWarning):
+    """An agent runs under a feedback mode it cannot learn from (e.g. LinUCB under ``label_on_forward``).
+
+    Each agent class declares ``feedback_modes`` (see :class:`idnbandit.agents.Agent`);
+    :func:`idnbandit.sim.simulate` and the benchmark plan warn when the scenario's mode is not
+    among them.
+    """
 
 
 def close_matches(name: str, choices: Iterable[str], n: int = 3) -> list[str]:

@@ -3,6 +3,7 @@
 Imports nothing of the simulator: usable by any simulator with numpy and numba alone.
 """
 
+from ._feedback import FEEDBACK_MODES, feedback_mismatch
 from .base import Agent, AgentKernels
 from .baselines import Fixed, Random
 from .dqn import DQN
@@ -26,6 +27,8 @@ from .threshold import StaticThreshold
 __all__ = [
     "Agent",
     "AgentKernels",
+    "FEEDBACK_MODES",
+    "feedback_mismatch",
     "DQN",
     "EXP3",
     "EXP4",

@@ -44,9 +44,11 @@ import numpy as np
 from numba import njit
 
 from ..errors import ConfigError
+from ._feedback import LEARNS_WITHOUT_LOCAL_LABEL
+from ._params import check_integer, check_real
 from .base import Agent
 
-__all__ = ["HIAgent", "loss_from_reward", "loss_scale", "observe_scale_", "check_positive", "check_optional_positive", "check_int"]
+__all__ = ["two_way_prob", "HIAgent", "loss_from_reward", "loss_scale", "observe_scale_", "check_positive", "check_optional_positive", "check_int"]
 
 
 @njit(cache=True)
@@ -68,6 +70,20 @@ def clip01(p):
     if p > 1.0:
         return 1.0
     return p
+
+
+@njit(cache=True)
+def two_way_prob(p_local, a, local, forward):
+    """Probability of option ``a`` for a learner that serves ``local`` with probability ``p_local`` (the
+    select kernels' ``u[0] < p_local``) and forwards to ``forward`` otherwise."""
+    acc = clip01(p_local)
+    if local == forward:
+        return 1.0 if a == local else 0.0
+    if a == local:
+        return acc
+    if a == forward:
+        return 1.0 - acc
+    return 0.0
 
 
 @njit(cache=True)
@@ -106,10 +122,7 @@ def loss_scale(fw):
 
 def check_positive(name: str, v, *, upper: float | None = None) -> float:
     """``v`` as a float > 0 (and <= ``upper``); ConfigError naming ``name`` otherwise."""
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v) or v <= 0:
-        raise ConfigError(f"{name}: {v!r} is not allowed; it must be a finite number > 0")
-    if upper is not None and v > upper:
-        raise ConfigError(f"{name}: {v!r} is not allowed; it must be <= {upper}")
+    check_real(name, v, lo=0.0, lo_open=True, hi=upper)
     return float(v)
 
 
@@ -118,10 +131,26 @@ def check_optional_positive(name: str, v, *, upper: float | None = None) -> floa
     return math.nan if v is None else check_positive(name, v, upper=upper)
 
 
-def check_int(name: str, v, lo: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-        raise ConfigError(f"{name}: {v!r} is not allowed; it must be an integer >= {lo}")
+def check_int(name: str, v, lo: int, hi: int | None = None, why: str = "") -> int:
+    """``v`` as an int in ``[lo, hi]``; ConfigError naming ``name`` otherwise."""
+    check_integer(name, v, lo, hi, why=why)
     return int(v)
+
+
+def check_loss_stats(c, name: str) -> None:
+    """The (3+,) forward-loss statistics of the serve-or-forward learners: [sum of forward losses,
+    their count, loss scale, cached values...]: no inf, sum/count/scale finite and >= 0."""
+    c.not_inf(name)
+    c.in_range(name, 0.0, index=slice(0, 3), what="forward-loss sum, count and loss scale")
+
+
+def check_reward_range(reward_min, reward_max) -> None:
+    """ConfigError unless ``reward_min < reward_max`` are finite numbers (|value| <= 1e300)."""
+    check_real("reward_min", reward_min, lo=-1e300, hi=1e300)
+    check_real("reward_max", reward_max, lo=-1e300, hi=1e300)
+    if not reward_min < reward_max:
+        raise ConfigError(f"reward_max: {reward_max!r} is not allowed; it must be greater than "
+                          f"reward_min={reward_min!r}")
 
 
 class HIAgent(Agent):
@@ -145,6 +174,10 @@ class HIAgent(Agent):
         Seed of the agent's generator.
     """
 
+    #: a serve-or-forward learner needs the local model's label when it forwards (full, label_on_forward,
+    #: proxy); under bandit feedback it never sees it (hi-lcb then forwards every request)
+    feedback_modes = LEARNS_WITHOUT_LOCAL_LABEL
+
     def _check_hi_params(self) -> None:
         if self.n_actions < 2:
             raise ConfigError(f"n_actions: {self.n_actions} is not allowed; a serve-or-forward learner needs >= 2 options")
@@ -157,11 +190,7 @@ class HIAgent(Agent):
             raise ConfigError(
                 f"forward_action: {self.forward_action!r} names the same option as local_action={self.local_action!r}"
             )
-        for pname, v in (("reward_min", self.reward_min), ("reward_max", self.reward_max)):
-            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v):
-                raise ConfigError(f"{pname}: {v!r} is not allowed; it must be a finite number")
-        if not self.reward_min < self.reward_max:
-            raise ConfigError(f"reward_max: {self.reward_max!r} must be greater than reward_min={self.reward_min!r}")
+        check_reward_range(self.reward_min, self.reward_max)
 
     @property
     def _ci(self) -> int:

@@ -10,7 +10,7 @@ import math
 
 from numba import njit
 
-__all__ = ["DEFAULT_CONFIDENCE_EDGES", "TRACE_CUTOFF", "FH", "IH", "q_select", "q_update", "q_learn_step",
+__all__ = ["DEFAULT_CONFIDENCE_EDGES", "TRACE_CUTOFF", "FH", "IH", "tabular_prob", "q_select", "q_update", "q_learn_step",
            "sarsa_select", "sarsa_update", "sarsa_learn_step", "sarsa_flush_", "tabular_state"]
 
 #: default confidence bin edges (10 bins): dense near 1, where thresholds of real traces sit
@@ -98,6 +98,20 @@ def one_step_(fb, ib, s, k, target):
     ib[IH + i] += 1
     j = q_off(ib) + i
     fb[j] += step_size(fb, ib[IH + i]) * (target - fb[j])
+
+
+@njit(cache=True)
+def tabular_prob(state, x, u, a):
+    """Probability that :func:`q_select` / :func:`sarsa_select` picks ``a`` (ε_t/K, plus 1 − ε_t for
+    the greedy option). Evaluated after select: SARSA's select changes Q only when a non-terminal
+    transition is pending (never in a one-step simulation; :meth:`Agent.act_with_prob` asks first)."""
+    fb, ib = state
+    eps = fb[0]
+    if fb[4] == fb[4]:
+        eps = eps / (1.0 + fb[4] * ib[5])
+    eps = min(eps, 1.0)
+    g = argmax_row(fb, ib, state_index(fb, ib, x))
+    return eps / ib[9] + (1.0 - eps if a == g else 0.0)
 
 
 @njit(cache=True)

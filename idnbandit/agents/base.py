@@ -51,91 +51,37 @@ import copy
 import inspect
 import json
 import os
-import tempfile
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import CheckpointError, ConfigError, UnknownNameError
+from ._checkpoint import FORMAT, VERSION, StateCheck, check_params_keys, read_checkpoint
+from ._feedback import FEEDBACK_MODES, feedback_mismatch
+from ._packing import pack_state
+from ._params import MAX_FEATURES, MAX_OPTIONS, check_integer, check_state_budget, show
+from ._propensity import Propensities
 
-__all__ = ["Agent", "AgentKernels", "check_state_array", "make_rng", "pack_state"]
-
-_FORMAT = "idnbandit-agent"
-
+__all__ = ["Agent", "AgentKernels", "FEEDBACK_MODES", "check_state_array", "feedback_mismatch", "make_rng",
+           "pack_state"]
 
 def make_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
     """One Generator from ``seed`` (an int, an existing Generator, or None for fresh entropy)."""
     if isinstance(seed, np.random.Generator):
         return seed
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-        raise ConfigError(f"seed: {seed!r} is not allowed; use a non-negative integer, a numpy Generator or None")
+    if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer))
+                             or not 0 <= seed < 2**128):
+        raise ConfigError(f"seed: {show(seed)} is not allowed; use an integer in [0, 2**128), a numpy Generator or None")
     return np.random.default_rng(seed)
 
 
-def pack_state(state: tuple, header: tuple[int, ...] = ()) -> tuple[np.ndarray, np.ndarray, tuple]:
-    """Copy a kernel state tuple into one float64 and one int64 buffer, for cheap step-path calls.
-
-    Calling a compiled function from Python costs a conversion per array argument, so a kernel that
-    unpacks a tuple of seven arrays pays seven conversions per call. Packing lets a step-path kernel
-    take two buffers and rebuild the arrays inside (as views, no copies).
-
-    Parameters
-    ----------
-    state
-        Tuple of C-contiguous float64 / int64 numpy arrays (the kernel protocol's state).
-    header
-        Integers placed first in the int buffer (e.g. ``(n_features, n_actions)``).
-
-    Returns
-    -------
-    fbuf : (n_float,) float64
-        Every float64 array of ``state`` in order.
-    ibuf : (len(header) + len(state) + n_int,) int64
-        ``header``, then the offset of each state array in its own buffer (``fbuf`` or ``ibuf``), then
-        every int64 array of ``state`` in order.
-    views : tuple
-        Arrays of the same shapes, dtypes and values as ``state``, each a view into ``fbuf`` or
-        ``ibuf``; use it as the agent's state so both paths mutate the same memory.
-
-    Raises
-    ------
-    TypeError
-        If an entry of ``state`` is not a float64 or int64 array.
-    """
-    arrays = [np.asarray(a) for a in state]
-    for i, a in enumerate(arrays):
-        if a.dtype not in (np.float64, np.int64):
-            raise TypeError(f"state[{i}]: dtype {a.dtype} cannot be packed; only float64 and int64")
-    head = len(header) + len(arrays)
-    n_f = sum(a.size for a in arrays if a.dtype == np.float64)
-    n_i = sum(a.size for a in arrays if a.dtype == np.int64)
-    fbuf = np.zeros(n_f, dtype=np.float64)
-    ibuf = np.zeros(head + n_i, dtype=np.int64)
-    ibuf[: len(header)] = header
-    views, off_f, off_i = [], 0, head
-    for i, a in enumerate(arrays):
-        if a.dtype == np.float64:
-            buf, off = fbuf, off_f
-            off_f += a.size
-        else:
-            buf, off = ibuf, off_i
-            off_i += a.size
-        ibuf[len(header) + i] = off
-        v = buf[off: off + a.size].reshape(a.shape)
-        v[...] = a
-        views.append(v)
-    return fbuf, ibuf, tuple(views)
-
-
-
 def check_state_array(name: str, a, ref: np.ndarray) -> None:
-    """Raise ConfigError naming the checkpoint array ``name`` unless ``a`` has ``ref``'s shape and dtype."""
+    """Raise CheckpointError naming the checkpoint array ``name`` unless ``a`` has ``ref``'s shape and dtype."""
     if a is None or a.shape != ref.shape or a.dtype != ref.dtype:
-        raise ConfigError(f"checkpoint state array {name}: expected {ref.dtype}{list(ref.shape)}, "
-                          f"got {None if a is None else f'{a.dtype}{list(a.shape)}'}")
+        raise CheckpointError(f"state array {name}: expected {ref.dtype}{list(ref.shape)}, "
+                              f"got {None if a is None else f'{a.dtype}{list(a.shape)}'}")
 
 class AgentKernels(NamedTuple):
     """What :meth:`Agent.kernels` returns for the fused path."""
@@ -144,9 +90,10 @@ class AgentKernels(NamedTuple):
     update: Callable  # numba dispatcher update(state, x, a, r, rewards) -> None
     state: tuple  # tuple of numpy arrays, mutated in place by the kernels
     n_uniforms: int  # uniforms consumed by each select call
+    prob: Callable | None = None  # prob(state, x, u, a) -> float of a stochastic agent (decision logs)
 
 
-class Agent:
+class Agent(Propensities):
     """Base class of all agents.
 
     Subclasses set ``name`` (registry name), implement :meth:`_init_state` and either provide
@@ -156,36 +103,63 @@ class Agent:
     Constructor arguments are stored as public attributes of the same name (river's convention), so
     :meth:`get_params`, :meth:`clone` and ``repr`` come for free; learned state is private.
 
+    Every constructor argument has a documented range, checked at construction (``ConfigError``
+    naming it); sizes are bounded (:mod:`._params`: at most 10**6 options and features, and a learned
+    state of at most 2**27 numbers, :meth:`_state_size`).
+
+    ``feedback_modes`` lists the scenario feedback modes the agent can learn from (default: all);
+    ``simulate()`` warns (:class:`~idnbandit.errors.FeedbackMismatchWarning`) on any other.
+
     Parameters
     ----------
     n_actions
-        Number of options (>= 1).
+        Number of options, 1 <= n_actions <= 10**6.
     n_features
-        Length of the context vector (>= 1).
+        Length of the context vector, 1 <= n_features <= 10**6.
     seed
-        Seed of the agent's own generator.
+        Seed of the agent's own generator: an integer in [0, 2**128), a numpy Generator, or None.
     """
 
     name: str = "agent"
     description: str = ""
     episodic: bool = False  # True: update() also takes next_context= / done= (module docstring)
+    feedback_modes: frozenset = FEEDBACK_MODES
     n_uniforms: int = 0
     _select_kernel: Callable | None = None
     _update_kernel: Callable | None = None
 
     def __init__(self, n_actions: int, n_features: int, seed: int | np.random.Generator | None = None):
-        for pname, v, lo in (("n_actions", n_actions, 1), ("n_features", n_features, 1)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-                raise ConfigError(f"{pname}: {v!r} is not allowed; it must be an integer >= {lo}")
+        check_integer("n_actions", n_actions, 1, MAX_OPTIONS)
+        check_integer("n_features", n_features, 1, MAX_FEATURES)
         self.n_actions = int(n_actions)
         self.n_features = int(n_features)
         self.seed = seed
         self._check_params()
+        names, size = self._state_size()
+        check_state_budget(names, int(size), type(self).__name__)
         self.reset()
 
     # ------------------------------------------------------------------ to override
     def _check_params(self) -> None:
         """Validate hyperparameters; raise ConfigError naming the parameter."""
+
+    def _state_size(self) -> tuple[str, int]:
+        """(the parameters that size the learned state, how many numbers it holds), computed from the
+        parameters before anything is allocated; checked against the budget of :mod:`._params`."""
+        return "n_actions", self.n_actions
+
+    def _check_state(self, check: StateCheck) -> None:
+        """Check the values of a loaded state (``check.arrays``: ``s0``, ``s1``, ... of the kernel tuple,
+        ``check.fresh`` the same for a fresh agent); raise CheckpointError naming the array.
+
+        The default (for agents defined outside idnbandit) only rejects ±inf in float arrays; every
+        registered agent overrides it with its exact invariants (configuration arrays equal to what
+        the parameters give, finite statistics, positive definite matrices, counters and stored
+        indices inside their arrays: the numba kernels do not check bounds).
+        """
+        for n, a in check.arrays.items():
+            if a.dtype.kind == "f":
+                check.not_inf(n)
 
     def _init_state(self) -> tuple:
         """Fresh learned state: a tuple of numpy arrays (kernel agents) or anything (Python agents)."""
@@ -260,7 +234,8 @@ class Agent:
         """
         if self._select_kernel is None or self._update_kernel is None:
             raise NotImplementedError(f"{type(self).__name__} has no numba kernels; use the step path")
-        return AgentKernels(self._select_kernel, self._update_kernel, self._state, self.n_uniforms)
+        prob = self._prob_kernel if self.propensity_kind == "stochastic" else None
+        return AgentKernels(self._select_kernel, self._update_kernel, self._state, self.n_uniforms, prob)
 
     @property
     def has_kernels(self) -> bool:
@@ -291,14 +266,22 @@ class Agent:
 
     def _set_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         fresh = self._init_state()
-        if len(arrays) != len(fresh):
-            raise ConfigError(f"checkpoint holds {len(arrays)} state arrays; {type(self).__name__} expects {len(fresh)}")
+        names = {f"s{i}" for i in range(len(fresh))}
+        for k in sorted(arrays):
+            if k not in names:
+                raise CheckpointError(f"state array {show(k)}: not part of {type(self).__name__}'s state "
+                                      f"(it has {len(fresh)} arrays, s0 .. s{len(fresh) - 1})")
         state = []
         for i, ref in enumerate(fresh):
             a = arrays.get(f"s{i}")
             check_state_array(f"s{i}", a, ref)
             state.append(np.array(a, copy=True))
+        self._check_state(StateCheck.of_tuple(tuple(state), fresh, self._state_names()))
         self._state = tuple(state)
+
+    def _state_names(self) -> tuple[str, ...]:
+        """What each kernel state array holds (named in checkpoint errors); override to describe them."""
+        return ()
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write parameters, learned state and generator state to one ``.npz`` file, atomically."""
@@ -310,56 +293,67 @@ class Agent:
             params["seed"] = None
         try:
             meta = json.dumps({
-                "format": _FORMAT, "version": 1, "class": type(self).__name__, "module": type(self).__module__,
+                "format": FORMAT, "version": VERSION, "class": type(self).__name__, "module": type(self).__module__,
                 "params": params, "rng": self._rng.bit_generator.state,
             })
         except TypeError as exc:
             raise ConfigError(f"{type(self).__name__}: parameters are not JSON-serialisable ({exc})") from None
         arrays = self._state_arrays()
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as f:
-            tmp = f.name
+        from .._io import atomic_open
+
+        with atomic_open(path, "wb") as f:
             np.savez(f, __meta__=np.frombuffer(meta.encode(), dtype=np.uint8), **arrays)
-        os.replace(tmp, path)
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Agent:
-        """Rebuild an agent written by :meth:`save` (``allow_pickle=False``).
+        """Rebuild an agent written by :meth:`save` (``allow_pickle=False``: nothing is unpickled).
 
         Called on a subclass, the checkpoint must be of that class; called on :class:`Agent`, the
-        class is looked up in the agent registry.
+        class is looked up in the agent registry. The structure and the values of the checkpoint are
+        checked (see :mod:`._checkpoint`): the parameters by the constructor, the learned state by
+        :meth:`_check_state` (finite, positive definite where required, indices in range, ...).
 
         Raises
         ------
-        ConfigError
-            If the file is missing, truncated, corrupted or of another agent class.
+        CheckpointError
+            If the file is missing, truncated, corrupted, of another agent class, or holds invalid
+            parameters or state values; the message names the file and the array or field.
+        DependencyNotInstalled
+            If the agent needs an optional dependency that is missing (e.g. torch).
         """
+        meta, arrays = read_checkpoint(path)
         path = Path(path)
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            raise ConfigError(f"{path}: not a readable agent checkpoint ({type(exc).__name__}: {exc})") from None
-        try:
-            meta = json.loads(arrays.pop("__meta__").tobytes().decode())
-            assert meta["format"] == _FORMAT
-            cls_name, params, rng_state = meta["class"], meta["params"], meta["rng"]
-        except Exception:
-            raise ConfigError(f"{path}: not an idnbandit agent checkpoint (metadata missing or corrupted)") from None
+        cls_name, params, rng_state = meta["class"], meta["params"], meta["rng"]
         target = cls
         if cls is Agent or cls.__name__ != cls_name:
             from .registry import agent_class_by_name
 
-            target = agent_class_by_name(cls_name)
+            try:
+                target = agent_class_by_name(cls_name)
+            except UnknownNameError as exc:
+                raise CheckpointError(f"{path}: checkpoint of an unknown agent class ({exc})") from None
             if cls is not Agent and not issubclass(target, cls):
-                raise ConfigError(f"{path}: checkpoint holds a {cls_name}, not a {cls.__name__}")
-        agent = target(**params)
-        agent._set_state_arrays(arrays)
+                raise CheckpointError(f"{path}: checkpoint holds a {cls_name}, not a {cls.__name__}")
+        check_params_keys(path, target, params)
+        try:
+            agent = target(**params)
+        except ConfigError as exc:
+            raise CheckpointError(f"{path}: params: {exc}") from None
+        except TypeError as exc:
+            raise CheckpointError(f"{path}: params: rejected by {target.__name__} ({exc})") from None
+        try:
+            agent._set_state_arrays(arrays)
+        except CheckpointError as exc:
+            raise CheckpointError(f"{path}: {exc}") from None
+        except (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError, RuntimeError) as exc:
+            raise CheckpointError(f"{path}: state arrays do not fit {target.__name__} "
+                                  f"({type(exc).__name__}: {exc})") from None
         try:
             agent._rng.bit_generator.state = rng_state
-        except (TypeError, ValueError, KeyError) as exc:
-            raise ConfigError(f"{path}: corrupted generator state ({exc})") from None
+        except (TypeError, ValueError, KeyError, OverflowError, AttributeError) as exc:
+            raise CheckpointError(f"{path}: corrupted generator state 'rng' ({type(exc).__name__}: {exc})") from None
         return agent
 
     # ------------------------------------------------------------------ validation helpers
@@ -388,6 +382,8 @@ class Agent:
         return xs
 
     def _check_action(self, action) -> int:
+        if isinstance(action, np.ndarray) and action.ndim == 0 and np.issubdtype(action.dtype, np.integer):
+            action = action.item()  # a 0-d integer array, as Stable-Baselines3's predict returns
         if isinstance(action, bool) or not isinstance(action, (int, np.integer)) or not 0 <= action < self.n_actions:
             raise ConfigError(f"action: {action!r} is not allowed; it must be an integer in [0, {self.n_actions})")
         return int(action)

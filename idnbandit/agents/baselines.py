@@ -20,6 +20,11 @@ def _random_select(state, x, u):
 
 
 @njit(cache=True)
+def _random_prob(state, x, u, a):
+    return 1.0 / state[0].shape[0]
+
+
+@njit(cache=True)
 def _fixed_select(state, x, u):
     return state[0][0]
 
@@ -43,9 +48,15 @@ class Random(Agent):
     n_uniforms = 1
     _select_kernel = staticmethod(_random_select)
     _update_kernel = staticmethod(_noop_update)
+    _prob_kernel = staticmethod(_random_prob)
+    propensity_kind = "stochastic"
+    learns = False
 
     def _init_state(self):
         return (np.zeros(self.n_actions, dtype=np.int64),)
+
+    def _check_state(self, c) -> None:
+        c.config(*c.arrays)
 
 
 @register("fixed", "always the same option (fixed(option=k); negative k counts from the end)")
@@ -60,6 +71,8 @@ class Fixed(Agent):
 
     _select_kernel = staticmethod(_fixed_select)
     _update_kernel = staticmethod(_noop_update)
+    propensity_kind = "deterministic"
+    learns = False
 
     def __init__(self, n_actions: int, n_features: int, option: int = 0, seed=None):
         self.option = option
@@ -72,6 +85,9 @@ class Fixed(Agent):
 
     def _init_state(self):
         return (np.array([self.option % self.n_actions], dtype=np.int64),)
+
+    def _check_state(self, c) -> None:
+        c.config(*c.arrays)
 
 
 register_preset("always-local", Fixed, "serve every request with the origin's own model (option 0)", option=0)

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from ..errors import ConfigError
+from ._params import MAX_BATCH, MAX_FLOAT32, MAX_STEPS
 from ._torch_util import (
     TorchAgentMixin,
     adam_arrays,
@@ -19,6 +20,7 @@ from ._torch_util import (
     load_adam_arrays,
     load_module_arrays,
     make_mlp,
+    mlp_size,
     module_arrays,
 )
 from .base import Agent
@@ -125,22 +127,42 @@ class DQN(TorchAgentMixin, EpisodicAgent):
         super().__init__(n_actions, n_features, seed)
 
     def _check_params(self) -> None:
-        check_real("lr", self.lr, lo=0.0, lo_open=True)
+        check_real("lr", self.lr, lo=0.0, lo_open=True, hi=MAX_FLOAT32)
         check_real("gamma", self.gamma, lo=0.0, hi=1.0)
-        check_integer("batch_size", self.batch_size, 1)
-        check_integer("buffer_size", self.buffer_size, 1)
-        check_integer("learning_starts", self.learning_starts, 0)
-        check_integer("train_freq", self.train_freq, 1)
-        check_integer("target_update", self.target_update, 1)
+        check_integer("batch_size", self.batch_size, 1, MAX_BATCH, why="a mini-batch is drawn per gradient step")
+        check_integer("buffer_size", self.buffer_size, 1, MAX_STEPS)
+        check_integer("learning_starts", self.learning_starts, 0, MAX_STEPS)
+        check_integer("train_freq", self.train_freq, 1, MAX_STEPS)
+        check_integer("target_update", self.target_update, 1, MAX_STEPS)
         check_real("epsilon_start", self.epsilon_start, lo=0.0, hi=1.0)
         check_real("epsilon_end", self.epsilon_end, lo=0.0, hi=1.0)
-        check_integer("exploration_steps", self.exploration_steps, 1)
-        check_real("max_grad_norm", self.max_grad_norm, lo=0.0, lo_open=True)
+        check_integer("exploration_steps", self.exploration_steps, 1, MAX_STEPS)
+        check_real("max_grad_norm", self.max_grad_norm, lo=0.0, lo_open=True, hi=MAX_FLOAT32)
         if not isinstance(self.double, (bool, np.bool_)):
             raise ConfigError(f"double: {self.double!r} is not allowed; use True or False")
         _check_index("fourier_index", self.fourier_index, self.n_features, True)
-        check_integer("fourier_octaves", self.fourier_octaves, 1)
+        check_integer("fourier_octaves", self.fourier_octaves, 1, 30, why="2**30 is the finest frequency a float32 "
+                      "context resolves")
         check_device(self.device)  # imports torch: DependencyNotInstalled names the extra
+
+    def _state_size(self) -> tuple[str, int]:
+        p = mlp_size(self.n_inputs, self.hidden, self.n_actions)
+        return ("hidden, buffer_size, n_features, n_actions",
+                4 * p + int(self.buffer_size) * (2 * self.n_features + 3))
+
+    def _check_torch_state(self, c) -> None:
+        n = int(self.buffer_size)
+        c.counts("counters", 0, index=slice(0, 2), what="decision and update counts")
+        c.counts("counters", 0, n, index=slice(2, 3), what="the number of stored transitions")
+        c.counts("counters", 0, n - 1, index=slice(3, 4), what="the write position")
+        c.counts("counters", 0, index=slice(4, 5), what="the number of gradient steps")
+        c.counts("buf_a", 0, self.n_actions - 1, what="stored actions")
+        c.in_range("buf_d", 0.0, 1.0, what="episode-end flags")
+        for k in c.arrays:
+            if k.endswith("_step"):
+                c.in_range(k, 0.0, what="optimiser steps")
+            elif k.endswith("_exp_avg_sq"):
+                c.in_range(k, 0.0, what="second moments")
 
     @property
     def n_inputs(self) -> int:
@@ -196,6 +218,21 @@ class DQN(TorchAgentMixin, EpisodicAgent):
     def greedy_action(self, context) -> int:
         """argmax of :meth:`q_values` (lowest index on ties), without exploring or learning."""
         return int(np.argmax(self.q_values(context)))
+
+    propensity_kind = "stochastic"
+
+    def probs(self, context) -> np.ndarray:
+        """(n_actions,) ε/K for every option plus 1 − ε for the greedy one (ε of the next decision)."""
+        x = self._check_context(context)
+        eps = self.epsilon_
+        out = np.full(self.n_actions, eps / self.n_actions)
+        out[self.greedy_action(x)] += 1.0 - eps
+        return out
+
+    def act_with_prob(self, context) -> tuple[int, float]:
+        p = self.probs(context)  # before act() advances the ε schedule
+        a = self.act(context)
+        return a, float(p[a])
 
     def act(self, context) -> int:
         x = self._check_context(context)

@@ -7,11 +7,35 @@ import math
 import numpy as np
 from numba import njit
 
+from ._feedback import FEEDBACK_MODES
 from ._linalg import FASTMATH, dot, observed_reward, ridge_state, ridge_update_arm_, view1, view2, view3
+from ._params import MAX_STEPS
 from .linucb import LinearAgent, check_integer, check_real, step_ok
 from .registry import register
 
 __all__ = ["EpsilonGreedy"]
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _epsilon(fcfg, icfg):
+    """ε_t: ε, or ε / (1 + decay·t) when a decay is given."""
+    eps = fcfg[0]
+    if fcfg[2] == fcfg[2]:  # decay given
+        eps = eps / (1.0 + fcfg[2] * icfg[1])
+    return eps
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _greedy(theta, x):
+    """argmax θ_aᵀx, lowest index on ties."""
+    best = 0
+    best_p = -math.inf
+    for k in range(theta.shape[0]):
+        p = dot(theta[k], x)
+        if p > best_p:
+            best_p = p
+            best = k
+    return best
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -19,20 +43,19 @@ def epsilon_greedy_select(state, x, u):
     """With probability ε_t (``u[0] < ε_t``) the option ``floor(u[1]·K)``, else argmax θ_aᵀx (lowest index)."""
     fcfg, icfg, A, Ainv, b, theta, since, work = state
     n = theta.shape[0]
-    eps = fcfg[0]
-    if fcfg[2] == fcfg[2]:  # decay given
-        eps = eps / (1.0 + fcfg[2] * icfg[1])
-    if u[0] < eps:
+    if u[0] < _epsilon(fcfg, icfg):
         a = int(u[1] * n)
         return a if a < n else n - 1
-    best = 0
-    best_p = -math.inf
-    for k in range(n):
-        p = dot(theta[k], x)
-        if p > best_p:
-            best_p = p
-            best = k
-    return best
+    return _greedy(theta, x)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def epsilon_greedy_prob(state, x, u, a):
+    """Probability that :func:`epsilon_greedy_select` picks ``a``: ε_t/K, plus 1 − ε_t for the greedy option."""
+    fcfg, icfg, A, Ainv, b, theta, since, work = state
+    n = theta.shape[0]
+    eps = min(_epsilon(fcfg, icfg), 1.0)
+    return eps / n + (1.0 - eps if a == _greedy(theta, x) else 0.0)
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -124,6 +147,9 @@ class EpsilonGreedy(LinearAgent):
     n_uniforms = 2
     _select_kernel = staticmethod(epsilon_greedy_select)
     _update_kernel = staticmethod(epsilon_greedy_update)
+    _prob_kernel = staticmethod(epsilon_greedy_prob)
+    propensity_kind = "stochastic"
+    feedback_modes = FEEDBACK_MODES  # explores: forwards, so it also learns under label_on_forward / proxy
     _step_select = staticmethod(epsilon_greedy_step_select)
     _step_update = staticmethod(epsilon_greedy_step_update)
 
@@ -139,13 +165,27 @@ class EpsilonGreedy(LinearAgent):
         check_real("epsilon", self.epsilon, lo=0.0, hi=1.0)
         check_real("ridge", self.ridge, lo=0.0, lo_open=True)
         check_real("decay", self.decay, lo=0.0, optional=True)
-        check_integer("refactor_every", self.refactor_every, 1)
+        check_integer("refactor_every", self.refactor_every, 1, MAX_STEPS)
 
     def _init_state(self) -> tuple:
         decay = math.nan if self.decay is None else float(self.decay)
         fcfg = np.array([self.epsilon, self.ridge, decay], dtype=np.float64)
         icfg = np.array([self.refactor_every, 0], dtype=np.int64)
         return (fcfg, icfg, *ridge_state(self.n_actions, self.n_features, float(self.ridge)))
+
+    def _state_names(self) -> tuple[str, ...]:
+        return ("epsilon, ridge, decay", "refactor_every, updates", "A", "A⁻¹", "b", "θ",
+                "updates since refactorisation", "scratch")
+
+    def _check_state(self, c) -> None:
+        c.config("s0")
+        if c.arrays["s1"][0] != self.refactor_every:
+            c.fail("s1", "does not match the agent's parameters (configuration arrays cannot change)")
+        c.counts("s1", 0, index=slice(1, 2), what="update count")
+        c.spd("s2", "A")
+        c.spd("s3", "A⁻¹")
+        c.finite("s4", "s5")
+        c.counts("s6", 0, int(self.refactor_every))
 
     @property
     def coef_(self) -> np.ndarray:

@@ -24,16 +24,19 @@ import math
 import numpy as np
 from numba import njit
 
-from ..errors import ConfigError
+from ._feedback import FEEDBACK_MODES, LEARNS_FROM_OWN_REWARD
 from ._hi_common import (
     HIAgent,
     check_int,
     check_optional_positive,
+    check_reward_range,
     clip01,
     loss_from_reward,
     loss_scale,
     observe_scale_,
+    two_way_prob,
 )
+from ._params import MAX_GRID
 from .base import Agent
 from .registry import register
 
@@ -72,6 +75,15 @@ def exp3_select(state, x, u):
         if u[0] < c:
             return i
     return k - 1
+
+
+@njit(cache=True)
+def exp3_prob(state, x, u, a):
+    """Probability that :func:`exp3_select` picks ``a`` (the softmax it samples from, recomputed)."""
+    fcfg, L, prob, tt, sc = state
+    k = L.shape[0]
+    _softmax_neg(L, _eta(fcfg[2], k, k, tt[0] + 1) / loss_scale(sc), prob)
+    return prob[a]
 
 
 @njit(cache=True)
@@ -119,6 +131,9 @@ class EXP3(Agent):
     n_uniforms = 1
     _select_kernel = staticmethod(exp3_select)
     _update_kernel = staticmethod(exp3_update)
+    _prob_kernel = staticmethod(exp3_prob)
+    propensity_kind = "stochastic"
+    feedback_modes = LEARNS_FROM_OWN_REWARD  # a local choice reports nothing under label_on_forward: biased
 
     def __init__(self, n_actions: int, n_features: int, eta: float | None = None, reward_min: float = -1.0,
                  reward_max: float = 1.0, seed=None):
@@ -129,16 +144,22 @@ class EXP3(Agent):
 
     def _check_params(self) -> None:
         check_optional_positive("eta", self.eta)
-        for pname, v in (("reward_min", self.reward_min), ("reward_max", self.reward_max)):
-            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v):
-                raise ConfigError(f"{pname}: {v!r} is not allowed; it must be a finite number")
-        if not self.reward_min < self.reward_max:
-            raise ConfigError(f"reward_max: {self.reward_max!r} must be greater than reward_min={self.reward_min!r}")
+        check_reward_range(self.reward_min, self.reward_max)
 
     def _init_state(self) -> tuple:
         fcfg = np.array([self.reward_min, self.reward_max, math.nan if self.eta is None else self.eta])
         k = self.n_actions
         return fcfg, np.zeros(k), np.full(k, 1.0 / k), np.zeros(1, dtype=np.int64), np.zeros(3)
+
+    def _state_names(self) -> tuple[str, ...]:
+        return ("configuration", "cumulative loss estimates", "scratch (probabilities)", "rounds", "loss scale")
+
+    def _check_state(self, c) -> None:
+        c.config("s0")
+        c.finite("s1", "s2")
+        c.counts("s3", 0, what="the number of rounds")
+        c.finite("s4")
+        c.in_range("s4", 0.0, what="loss statistics")
 
 
 @njit(cache=True)
@@ -158,6 +179,14 @@ def exp4_select(state, x, u):
     if u[0] < _p_local(theta, L, eta, clip01(x[icfg[0]]), q):
         return icfg[1]
     return icfg[2]
+
+
+@njit(cache=True)
+def exp4_prob(state, x, u, a):
+    """Probability that :func:`exp4_select` picks ``a`` (the experts' mass on serving locally, recomputed)."""
+    icfg, fcfg, theta, L, q, tt, sc = state
+    eta = _eta(fcfg[2], theta.shape[0], 2.0, tt[0] + 1) / loss_scale(sc)
+    return two_way_prob(_p_local(theta, L, eta, clip01(x[icfg[0]]), q), a, icfg[1], icfg[2])
 
 
 @njit(cache=True)
@@ -215,6 +244,9 @@ class EXP4(HIAgent):
     n_uniforms = 1
     _select_kernel = staticmethod(exp4_select)
     _update_kernel = staticmethod(exp4_update)
+    _prob_kernel = staticmethod(exp4_prob)
+    propensity_kind = "stochastic"
+    feedback_modes = FEEDBACK_MODES  # randomised over threshold experts: learns from either side
 
     def __init__(self, n_actions: int, n_features: int, n_experts: int = 101, eta: float | None = None,
                  confidence_index: int = 0, local_action: int = 0, forward_action: int = -1,
@@ -230,7 +262,7 @@ class EXP4(HIAgent):
 
     def _check_params(self) -> None:
         self._check_hi_params()
-        check_int("n_experts", self.n_experts, 2)
+        check_int("n_experts", self.n_experts, 2, MAX_GRID, "each costs memory and time per decision")
         check_optional_positive("eta", self.eta)
 
     def _init_state(self) -> tuple:
@@ -239,3 +271,17 @@ class EXP4(HIAgent):
         fcfg = np.array([self.reward_min, self.reward_max, math.nan if self.eta is None else self.eta])
         return (icfg, fcfg, np.linspace(0.0, 1.0, n), np.zeros(n), np.full(n, 1.0 / n), np.zeros(1, dtype=np.int64),
                 np.zeros(3))
+
+    def _state_size(self) -> tuple[str, int]:
+        return "n_experts", 3 * int(self.n_experts) + 16
+
+    def _state_names(self) -> tuple[str, ...]:
+        return ("configuration", "configuration", "expert thresholds", "cumulative loss estimates",
+                "scratch (probabilities)", "rounds", "loss scale")
+
+    def _check_state(self, c) -> None:
+        c.config("s0", "s1", "s2")
+        c.finite("s3", "s4")
+        c.counts("s5", 0, what="the number of rounds")
+        c.finite("s6")
+        c.in_range("s6", 0.0, what="loss statistics")

@@ -33,7 +33,16 @@ import math
 import numpy as np
 from numba import njit
 
-from ._hi_common import check_int, clip01, forward_loss_, loss_from_reward, loss_scale, observe_scale_
+from ._hi_common import (
+    check_int,
+    clip01,
+    forward_loss_,
+    loss_from_reward,
+    loss_scale,
+    observe_scale_,
+    two_way_prob,
+)
+from ._params import MAX_GRID, MAX_STEPS
 from .hil import _COMMON_DOC, KIND_HEDGE, ThresholdHedge, accept_mass, add_losses_, locate
 from .registry import register
 
@@ -158,6 +167,16 @@ def restart_select(state, x, u):
 
 
 @njit(cache=True)
+def restart_prob(state, x, u, a):
+    """Probability that :func:`restart_select` picks ``a`` (its acceptance probability, recomputed)."""
+    icfg, fcfg, seen, ebp, L, cnt, fw = state
+    p = clip01(x[icfg[0]])
+    eta, eps = _epoch_schedule(cnt[1], cnt[3], fcfg)
+    am, w = accept_mass(ebp, L, cnt[1], p, eta / loss_scale(fw), False)
+    return two_way_prob((1.0 - eps) * am / w, a, icfg[1], icfg[2])
+
+
+@njit(cache=True)
 def restart_update(state, x, a, r, rewards):
     icfg, fcfg, seen, ebp, L, cnt, fw = state
     local, forward = icfg[1], icfg[2]
@@ -242,11 +261,12 @@ class HedgeHIRestart(ThresholdHedge):
 
     _select_kernel = staticmethod(restart_select)
     _update_kernel = staticmethod(restart_update)
+    _prob_kernel = staticmethod(restart_prob)
 
     def _check_params(self) -> None:
         super()._check_params()
-        check_int("first_epoch", self.first_epoch, 1)
-        check_int("max_experts", self.max_experts, 2)
+        check_int("first_epoch", self.first_epoch, 1, MAX_STEPS)
+        check_int("max_experts", self.max_experts, 2, MAX_GRID, "each costs memory and time per decision")
 
     def _init_state(self) -> tuple:
         icfg0, fcfg, bp, _, _, fw = super()._init_state()
@@ -258,6 +278,27 @@ class HedgeHIRestart(ThresholdHedge):
         # [seen intervals, expert intervals, rounds in epoch, epoch length, rounds in total]
         cnt = np.array([1, 1, 0, int(self.first_epoch), 0], dtype=np.int64)
         return icfg, fcfg, bp, ebp, L, cnt, fw
+
+    def _state_size(self) -> tuple[str, int]:
+        return "max_breakpoints, max_experts", int(self.max_breakpoints) + 2 * int(self.max_experts) + 16
+
+    def _state_names(self) -> tuple[str, ...]:
+        return ("configuration", "configuration", "seen confidences", "expert breakpoints", "cumulative losses",
+                "[seen, experts, rounds in epoch, epoch length, rounds]", "forward-loss statistics")
+
+    def _check_state(self, c) -> None:
+        c.config("s0", "s1")
+        cnt = c.arrays["s5"]
+        c.counts("s5", 1, int(self.max_breakpoints) + 1, index=slice(0, 1), what="the number of seen values")
+        c.counts("s5", 1, int(self.max_experts) + 1, index=slice(1, 2), what="the number of expert intervals")
+        c.counts("s5", 1, 2**62, index=slice(3, 4), what="the epoch length")
+        c.counts("s5", 0, int(cnt[3]), index=slice(2, 3), what="rounds in the epoch")
+        c.counts("s5", 0, index=slice(4, 5), what="the number of rounds")
+        c.increasing("s2", int(cnt[0]), what="seen confidences", count="s5")
+        c.increasing("s3", int(cnt[1]), count="s5")
+        c.finite("s4")
+        c.not_inf("s6")
+        c.in_range("s6", 0.0, index=slice(0, 3), what="forward-loss sum, count and loss scale")
 
     @property
     def n_experts(self) -> int:

@@ -41,6 +41,7 @@ from numba import njit
 from ._hi_common import (
     HIAgent,
     check_int,
+    check_loss_stats,
     check_positive,
     clip01,
     forward_loss_,
@@ -48,6 +49,7 @@ from ._hi_common import (
     loss_scale,
     observe_scale_,
 )
+from ._params import MAX_GRID
 from .registry import register
 
 __all__ = ["HILCB", "HILCBLite"]
@@ -116,6 +118,7 @@ class _LCBBase(HIAgent):
     n_uniforms = 0
     _select_kernel = staticmethod(lcb_select)
     _update_kernel = staticmethod(lcb_update)
+    propensity_kind = "deterministic"
 
     def __init__(self, n_actions: int, n_features: int, alpha: float = 2.0, n_bins: int = 1000,
                  confidence_index: int = 0, local_action: int = 0, forward_action: int = -1,
@@ -132,13 +135,28 @@ class _LCBBase(HIAgent):
     def _check_params(self) -> None:
         self._check_hi_params()
         check_positive("alpha", self.alpha)
-        check_int("n_bins", self.n_bins, 1)
+        check_int("n_bins", self.n_bins, 1, MAX_GRID, "each costs memory and time per decision")
 
     def _init_state(self) -> tuple:
         icfg = np.array([self._ci, self._local, self._forward, int(self.n_bins), self._lite], dtype=np.int64)
         fcfg = np.array([self.reward_min, self.reward_max, self.alpha], dtype=np.float64)
         nb = int(self.n_bins)
         return (icfg, fcfg, np.zeros(nb), np.zeros(nb), np.zeros(1, dtype=np.int64), np.zeros(3))
+
+    def _state_size(self) -> tuple[str, int]:
+        return "n_bins", 2 * int(self.n_bins) + 16
+
+    def _state_names(self) -> tuple[str, ...]:
+        return ("configuration", "configuration", "labels per bin", "local-loss sums per bin", "rounds",
+                "forward-loss statistics")
+
+    def _check_state(self, c) -> None:
+        c.config("s0", "s1")
+        c.in_range("s2", 0.0, what="label counts")
+        c.integral("s2")
+        c.in_range("s3", 0.0, what="loss sums")
+        c.counts("s4", 0, what="the number of rounds")
+        check_loss_stats(c, "s5")
 
 
 _PARAMS = """

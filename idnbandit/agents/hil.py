@@ -35,6 +35,7 @@ from numba import njit
 from ._hi_common import (
     HIAgent,
     check_int,
+    check_loss_stats,
     check_optional_positive,
     check_positive,
     clip01,
@@ -42,7 +43,9 @@ from ._hi_common import (
     loss_from_reward,
     loss_scale,
     observe_scale_,
+    two_way_prob,
 )
+from ._params import MAX_GRID
 from .registry import register
 
 __all__ = ["HILF", "HILN"]
@@ -166,20 +169,34 @@ def add_losses_(L, n, j, accept_loss, forward_loss):
         L[k] += forward_loss
 
 
-@njit(cache=True)
-def threshold_select(state, x, u):
-    """Kernel: accept with probability (1 - ε_t)·A/W, else forward."""
+@njit(cache=True, inline="always")
+def _acceptance(state, x):
+    """(p, t, acceptance probability (1 − ε_t)·A/W) of the next decision on ``x``."""
     icfg, fcfg, bp, L, cnt, fw = state
     n = cnt[0]
     t = cnt[1] + 1
     p = clip01(x[icfg[0]])
     eta, eps = _schedule(icfg[4], n, t, fcfg, fw[6])
     a, w = accept_mass(bp, L, n, p, eta / loss_scale(fw), icfg[4] != KIND_HEDGE)
-    acc = (1.0 - eps) * a / w
+    return p, t, (1.0 - eps) * a / w
+
+
+@njit(cache=True)
+def threshold_select(state, x, u):
+    """Kernel: accept with probability (1 - ε_t)·A/W, else forward."""
+    icfg, fw = state[0], state[5]
+    p, t, acc = _acceptance(state, x)
     fw[3], fw[4], fw[5] = p, t, acc  # cache for the update of this decision
     if u[0] < acc:
         return icfg[1]
     return icfg[2]
+
+
+@njit(cache=True)
+def threshold_prob(state, x, u, a):
+    """Probability that :func:`threshold_select` picks ``a`` (its acceptance probability, recomputed)."""
+    icfg = state[0]
+    return two_way_prob(_acceptance(state, x)[2], a, icfg[1], icfg[2])
 
 
 @njit(cache=True)
@@ -224,10 +241,12 @@ class ThresholdHedge(HIAgent):
     _kind = KIND_HILF
     _select_kernel = staticmethod(threshold_select)
     _update_kernel = staticmethod(threshold_update)
+    _prob_kernel = staticmethod(threshold_prob)
+    propensity_kind = "stochastic"
 
     def _check_params(self) -> None:
         self._check_hi_params()
-        check_int("max_breakpoints", self.max_breakpoints, 1)
+        check_int("max_breakpoints", self.max_breakpoints, 1, MAX_GRID, "each costs memory and time per decision")
         check_optional_positive("eta", self.eta)
         check_optional_positive("epsilon", getattr(self, "epsilon", None), upper=1.0)
         check_positive("explore_scale", getattr(self, "explore_scale", 1.0))
@@ -248,6 +267,23 @@ class ThresholdHedge(HIAgent):
         #  shortest interval of the breakpoint partition]
         fw = np.array([0.0, 0.0, 0.0, math.nan, 0.0, 0.0, 1.0])
         return icfg, fcfg, bp, L, cnt, fw
+
+    def _state_size(self) -> tuple[str, int]:
+        return "max_breakpoints", 2 * int(self.max_breakpoints) + 16
+
+    def _state_names(self) -> tuple[str, ...]:
+        return ("configuration", "configuration", "breakpoints", "cumulative losses",
+                "[intervals, rounds]", "forward-loss statistics")
+
+    def _check_state(self, c) -> None:
+        c.config("s0", "s1")
+        n = int(c.arrays["s4"][0])
+        c.counts("s4", 1, int(self.max_breakpoints) + 1, index=slice(0, 1), what="the number of intervals")
+        c.counts("s4", 0, index=slice(1, 2), what="the number of rounds")
+        c.increasing("s2", n, count="s4")
+        c.finite("s3")
+        check_loss_stats(c, "s5")
+        c.in_range("s5", 0.0, 1.0, index=slice(6, 7), what="the shortest interval")
 
     def thresholds(self) -> tuple[np.ndarray, np.ndarray]:
         """The expert structure the next decision uses.

@@ -23,6 +23,7 @@ import numpy as np
 from numba import njit
 
 from ..errors import ConfigError
+from ._params import MAX_GRID
 from .linucb import check_integer, check_real
 from .qlearning import EpisodicAgent
 from .registry import register
@@ -31,6 +32,8 @@ __all__ = ["LinearQ"]
 
 BASES = ("poly", "tile")
 MAX_TILE_DIMS = 4
+MAX_DEGREE = 16  # polynomial degree: beyond it the features explode (C(n + degree, degree))
+MAX_MONOMIALS = 100_000  # polynomial features (their exponents are enumerated in Python at construction)
 
 # fcfg: epsilon, alpha, gamma, decay (NaN = none)
 # icfg: basis (0 poly, 1 tile), n_tilings, tiles, t (updates so far)
@@ -114,6 +117,18 @@ def linear_q_select(state, x, u):
         return a if a < n else n - 1
     m = features_(icfg, idx, powers, offsets, x, ids, vals)
     return greedy_(w, ids, vals, m)
+
+
+@njit(cache=True)
+def linear_q_prob(state, x, u, a):
+    """Probability that :func:`linear_q_select` picks ``a`` (ε_t/K, plus 1 − ε_t for the greedy option)."""
+    fcfg, icfg, idx, powers, offsets, w, ids, vals, ids2, vals2 = state
+    eps = fcfg[0]
+    if fcfg[3] == fcfg[3]:
+        eps = eps / (1.0 + fcfg[3] * icfg[3])
+    eps = min(eps, 1.0)
+    m = features_(icfg, idx, powers, offsets, x, ids, vals)
+    return eps / w.shape[0] + (1.0 - eps if a == greedy_(w, ids, vals, m) else 0.0)
 
 
 @njit(cache=True)
@@ -221,6 +236,8 @@ class LinearQ(EpisodicAgent):
     """
 
     n_uniforms = 2
+    _prob_kernel = staticmethod(linear_q_prob)
+    propensity_kind = "stochastic"
     _select_kernel = staticmethod(linear_q_select)
     _update_kernel = staticmethod(linear_q_update)
     _step_kernel = staticmethod(linear_q_learn_step)
@@ -232,7 +249,8 @@ class LinearQ(EpisodicAgent):
         self.degree = degree
         self.n_tilings = n_tilings
         self.tiles = tiles
-        self.feature_indices = None if feature_indices is None else tuple(feature_indices)
+        self.feature_indices = tuple(feature_indices) if isinstance(feature_indices, (list, tuple, np.ndarray)) \
+            else feature_indices  # anything else is refused by _check_params
         self.epsilon = epsilon
         self.alpha = alpha
         self.gamma = gamma
@@ -242,15 +260,16 @@ class LinearQ(EpisodicAgent):
     def _check_params(self) -> None:
         if self.basis not in BASES:
             raise ConfigError(f"basis: {self.basis!r} is not allowed; use one of {', '.join(BASES)}")
-        check_integer("degree", self.degree, 1)
-        check_integer("n_tilings", self.n_tilings, 1)
-        check_integer("tiles", self.tiles, 1)
+        check_integer("degree", self.degree, 1, MAX_DEGREE, why="the number of monomials grows as C(n + degree, degree)")
+        check_integer("n_tilings", self.n_tilings, 1, MAX_GRID, why="each tiling costs memory and time per decision")
+        check_integer("tiles", self.tiles, 1, MAX_GRID, why="the number of features grows as tiles^n")
         check_real("epsilon", self.epsilon, lo=0.0, hi=1.0)
         check_real("alpha", self.alpha, lo=0.0, hi=1.0, lo_open=True)
         check_real("gamma", self.gamma, lo=0.0, hi=1.0)
         check_real("decay", self.decay, lo=0.0, optional=True)
         idx = self._indices()
-        if not idx or len(set(idx)) != len(idx) or any(
+        if not isinstance(idx, tuple) or not idx or len(idx) > self.n_features or any(
+                isinstance(i, bool) or not isinstance(i, (int, np.integer)) for i in idx) or len(set(idx)) != len(idx) or any(
                 isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < self.n_features
                 for i in idx):
             raise ConfigError(f"feature_indices: {self.feature_indices!r} is not allowed; give distinct context "
@@ -258,6 +277,24 @@ class LinearQ(EpisodicAgent):
         if self.basis == "tile" and len(idx) > MAX_TILE_DIMS:
             raise ConfigError(f"feature_indices: {len(idx)} entries for basis='tile'; tile coding grows as "
                               f"tiles^n, so choose at most {MAX_TILE_DIMS} (e.g. feature_indices=(0, 3))")
+        if self.basis == "poly" and self.n_basis > MAX_MONOMIALS:
+            raise ConfigError(f"degree: {self.degree} with {len(idx)} inputs gives {self.n_basis:,} polynomial features; "
+                              f"at most {MAX_MONOMIALS:,} are allowed: use a smaller degree or fewer feature_indices")
+
+    def _state_size(self) -> tuple[str, int]:
+        what = "degree, feature_indices" if self.basis == "poly" else "n_tilings, tiles, feature_indices"
+        return what + ", n_actions", (self.n_actions + 1) * self.n_basis + 64
+
+    def _state_names(self) -> tuple[str, ...]:
+        return ("epsilon, alpha, gamma, decay", "basis, n_tilings, tiles, updates", "feature indices",
+                "monomial exponents", "tile offsets", "weights", "scratch", "scratch", "scratch", "scratch")
+
+    def _check_state(self, c) -> None:
+        c.config("s0", "s2", "s3", "s4")
+        if not np.array_equal(c.arrays["s1"][:3], c.fresh["s1"][:3]):
+            c.fail("s1", "does not match the agent's parameters (configuration arrays cannot change)")
+        c.counts("s1", 0, index=slice(3, 4), what="the number of updates")
+        c.finite("s5")
 
     def _indices(self) -> tuple:
         return tuple(range(self.n_features)) if self.feature_indices is None else self.feature_indices

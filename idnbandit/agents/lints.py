@@ -7,6 +7,7 @@ import math
 import numpy as np
 from numba import njit
 
+from ._feedback import FEEDBACK_MODES
 from ._linalg import (
     FASTMATH,
     backward_solve_,
@@ -143,6 +144,9 @@ class LinTS(LinearAgent):
 
     _select_kernel = staticmethod(lints_select)
     _update_kernel = staticmethod(lints_update)
+    propensity_kind = "sampled"  # the probability of a Thompson-sampling choice has no closed form
+    feedback_modes = FEEDBACK_MODES  # explores: forwards, so it also learns under label_on_forward / proxy
+    _n_matrices = 1
     _step_select = staticmethod(lints_step_select)
     _step_update = staticmethod(lints_step_update)
 
@@ -159,6 +163,14 @@ class LinTS(LinearAgent):
     def n_uniforms(self) -> int:  # type: ignore[override]
         m = self.n_actions * self.n_features
         return m + m % 2
+
+    def _state_names(self) -> tuple[str, ...]:
+        return ("v, ridge", "Cholesky factor of B", "f", "μ", "scratch", "scratch")
+
+    def _check_state(self, c) -> None:
+        c.config("s0")
+        c.cholesky_factor("s1", "Cholesky factor of B")
+        c.finite("s2", "s3")
 
     def _init_state(self) -> tuple:
         k, d = self.n_actions, self.n_features

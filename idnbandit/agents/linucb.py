@@ -19,6 +19,8 @@ import numpy as np
 from numba import njit, types
 
 from ..errors import ConfigError
+from . import _params
+from ._feedback import LEARNS_FROM_OWN_REWARD
 from ._linalg import FASTMATH, PIVOT_EPS, all_finite, ridge_state, view1, view2, view3
 from ._linucb_pruned import (
     PRUNED_STATE_ARRAYS,
@@ -38,28 +40,9 @@ _F8 = _EMPTY.dtype
 _FLOATS = (float, np.float64)
 
 
-def check_real(name: str, v, *, lo: float | None = None, hi: float | None = None,
-               lo_open: bool = False, hi_open: bool = False, optional: bool = False) -> None:
-    """Raise ConfigError naming ``name`` unless ``v`` is a finite real number in the given range."""
-    if v is None and optional:
-        return
-    ok = not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating)) and math.isfinite(v)
-    if ok and lo is not None:
-        ok = v > lo if lo_open else v >= lo
-    if ok and hi is not None:
-        ok = v < hi if hi_open else v <= hi
-    if not ok:
-        lo_s = "" if lo is None else f"{'>' if lo_open else '>='} {lo}"
-        hi_s = "" if hi is None else f"{'<' if hi_open else '<='} {hi}"
-        rng = " and ".join(s for s in (lo_s, hi_s) if s)
-        raise ConfigError(f"{name}: {v!r} is not allowed; it must be a finite number" + (f" {rng}" if rng else "")
-                          + (" or None" if optional else ""))
-
-
-def check_integer(name: str, v, lo: int) -> None:
-    """Raise ConfigError naming ``name`` unless ``v`` is an integer >= ``lo``."""
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-        raise ConfigError(f"{name}: {v!r} is not allowed; it must be an integer >= {lo}")
+# the shared parameter checks (kept importable from here: other agent modules import them from linucb)
+check_real = _params.check_real
+check_integer = _params.check_integer
 
 
 # LinUCB's two fused-path kernels are written flat: no calls and no array views, and compiled with
@@ -286,6 +269,14 @@ class LinearAgent(Agent):
 
     _step_select = None  # njit (fbuf, ibuf, x, u) -> action, or -1 if x needs full validation
     _step_update = None  # njit (fbuf, ibuf, x, a, r, rewards) -> True, or False (nothing done)
+    _n_matrices = 2  # (d, d) matrices per option in the state (the state-size budget, base.Agent)
+    feedback_modes = LEARNS_FROM_OWN_REWARD
+
+    def _state_size(self) -> tuple[str, int]:
+        k, d = self.n_actions, self.n_features
+        if not self._n_matrices:  # rules without per-option statistics (static threshold, oracle)
+            return "n_actions", k
+        return "n_actions, n_features", (self._n_matrices * k + 2) * d * d + 8 * k * d
 
     def reset(self) -> Agent:
         self._shape = (self.n_features,)
@@ -427,6 +418,7 @@ class LinUCB(LinearAgent):
 
     _select_kernel = staticmethod(linucb_select)
     _update_kernel = staticmethod(linucb_update)
+    propensity_kind = "deterministic"
     _step_select = staticmethod(linucb_step_select)
     _step_update = staticmethod(linucb_step_update)
 
@@ -441,7 +433,7 @@ class LinUCB(LinearAgent):
     def _check_params(self) -> None:
         check_real("alpha", self.alpha, lo=0.0)
         check_real("ridge", self.ridge, lo=0.0, lo_open=True)
-        check_integer("refactor_every", self.refactor_every, 1)
+        check_integer("refactor_every", self.refactor_every, 1, _params.MAX_STEPS)
         if self.selection not in _SELECTIONS:
             raise ConfigError(f"selection: {self.selection!r} is not allowed; it must be one of "
                               + ", ".join(repr(v) for v in _SELECTIONS))
@@ -506,3 +498,23 @@ class LinUCB(LinearAgent):
     def coef_(self) -> np.ndarray:
         """(n_actions, n_features) current ridge estimates θ_a = A_a⁻¹b_a."""
         return np.einsum("kij,kj->ki", self._state[3], self._state[4])
+
+    def _state_names(self) -> tuple[str, ...]:
+        return ("alpha, ridge", "refactor_every", "A", "A⁻¹", "b", "updates since refactorisation", "scratch",
+                "scratch", "θ", "radius", "reach", "update count", "scratch", "cached A⁻¹x", "last context",
+                "cached flags")
+
+    def _check_state(self, c) -> None:
+        c.config("s0", "s1")
+        c.spd("s2", "A")
+        c.spd("s3", "A⁻¹")
+        c.finite("s4")
+        c.counts("s5", 0, int(self.refactor_every))
+        if self.pruned:
+            c.finite("s8")
+            c.in_range("s9", 0.0, what="radii")
+            c.in_range("s10", 0.0, what="reaches")
+            c.counts("s11", 0)
+            c.in_range("s13", nan_ok=True, what="cached products")
+            c.in_range("s14", nan_ok=True, what="context values")
+            c.counts("s15", 0, 1, what="flags")

@@ -20,13 +20,16 @@ import math
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import CheckpointError
+from ._feedback import LEARNS_FROM_OWN_REWARD
+from ._params import MAX_BATCH, MAX_FLOAT32, MAX_STEPS
 from ._torch_util import (
     TorchAgentMixin,
     array_of,
     check_device,
     check_hidden,
     load_module_arrays,
+    mlp_size,
     module_arrays,
 )
 from .base import Agent
@@ -38,6 +41,7 @@ __all__ = ["NeuralUCB", "NeuralTS"]
 
 class _NeuralBandit(TorchAgentMixin, Agent):
     sample: bool = False  # NeuralTS samples, NeuralUCB adds the width
+    feedback_modes = LEARNS_FROM_OWN_REWARD  # under label_on_forward both stay on the local option
     requires = "torch"  # the optional dependency (the shared tests skip the agent without it)
 
     def __init__(self, n_actions: int, n_features: int, hidden=(64,), ridge: float = 1e-3, nu: float = 0.1,
@@ -56,14 +60,14 @@ class _NeuralBandit(TorchAgentMixin, Agent):
         super().__init__(n_actions, n_features, seed)
 
     def _check_params(self) -> None:
-        check_real("ridge", self.ridge, lo=0.0, lo_open=True)
-        check_real("nu", self.nu, lo=0.0)
-        check_real("lr", self.lr, lo=0.0, lo_open=True)
-        check_integer("train_steps", self.train_steps, 0)
-        check_integer("batch_size", self.batch_size, 1)
-        check_integer("dense_rounds", self.dense_rounds, 0)
-        check_integer("train_every", self.train_every, 1)
-        check_integer("buffer_size", self.buffer_size, 1)
+        check_real("ridge", self.ridge, lo=0.0, lo_open=True, hi=MAX_FLOAT32)
+        check_real("nu", self.nu, lo=0.0, hi=MAX_FLOAT32)
+        check_real("lr", self.lr, lo=0.0, lo_open=True, hi=MAX_FLOAT32)
+        check_integer("train_steps", self.train_steps, 0, MAX_BATCH, why="SGD steps per training call")
+        check_integer("batch_size", self.batch_size, 1, MAX_BATCH, why="a mini-batch is drawn per SGD step")
+        check_integer("dense_rounds", self.dense_rounds, 0, MAX_STEPS)
+        check_integer("train_every", self.train_every, 1, MAX_STEPS)
+        check_integer("buffer_size", self.buffer_size, 1, MAX_STEPS)
         check_device(self.device)  # imports torch: DependencyNotInstalled names the extra
 
     def _init_state(self) -> tuple:
@@ -79,6 +83,20 @@ class _NeuralBandit(TorchAgentMixin, Agent):
         self._hr = np.zeros(n, np.float32)
         self._ctr = np.zeros(3, np.int64)  # updates, stored, write pointer
         return ()
+
+    def _state_size(self) -> tuple[str, int]:
+        p = mlp_size(self.n_features, self.hidden, self.n_actions)
+        return "hidden, buffer_size, n_features, n_actions", 3 * p + int(self.buffer_size) * (self.n_features + 2)
+
+    def _check_torch_state(self, c) -> None:
+        n = int(self.buffer_size)
+        c.in_range("U", 0.0, what="diagonal design matrix entries")
+        if not (c.arrays["U"] > 0).all():
+            c.fail("U", "the diagonal design matrix must be positive")
+        c.counts("counters", 0, index=slice(0, 1), what="the number of updates")
+        c.counts("counters", 0, n, index=slice(1, 2), what="the number of stored observations")
+        c.counts("counters", 0, n - 1, index=slice(2, 3), what="the write position")
+        c.counts("hist_a", 0, self.n_actions - 1, what="stored actions")
 
     @property
     def n_params(self) -> int:
@@ -165,7 +183,7 @@ class _NeuralBandit(TorchAgentMixin, Agent):
                 array_of(arrays, "hist_r", (n,), np.float32), array_of(arrays, "counters", (3,), np.int64))
         load_module_arrays("net.", self._net, arrays)
         if not np.all(u > 0):
-            raise ConfigError("checkpoint array U: the diagonal design matrix must be positive")
+            raise CheckpointError("state array U: the diagonal design matrix must be positive")
         self._U = self._torch.as_tensor(u, device=self._dev)
         self._hx, self._ha, self._hr, self._ctr = hist
 
@@ -209,6 +227,7 @@ class NeuralUCB(_NeuralBandit):
     """
 
     sample = False
+    propensity_kind = "deterministic"
 
 
 @register("neural-ts", "NeuralTS (Zhang et al. 2021), diagonal approximation, torch")
@@ -226,3 +245,4 @@ class NeuralTS(_NeuralBandit):
     """
 
     sample = True
+    propensity_kind = "sampled"  # the probability of a Thompson-sampling choice has no closed form

@@ -26,6 +26,7 @@ from ._linalg import (
     sherman_morrison_downdate_,
     sherman_morrison_update_,
 )
+from ._params import MAX_STEPS
 from .linucb import LinearAgent, check_integer, check_real
 from .registry import register
 
@@ -158,6 +159,8 @@ class DiscountedLinUCB(LinearAgent):
 
     _select_kernel = staticmethod(dlinucb_select)
     _update_kernel = staticmethod(dlinucb_update)
+    propensity_kind = "deterministic"
+    _n_matrices = 3
 
     def __init__(self, n_actions: int, n_features: int, gamma: float = 0.99, alpha: float = 1.0,
                  ridge: float = 1.0, delta: float = 0.01, noise_sigma: float = 1.0, theta_bound: float = 1.0,
@@ -188,6 +191,17 @@ class DiscountedLinUCB(LinearAgent):
         V, Vinv, b, theta, _, work = ridge_state(k, d, float(self.ridge))
         M = Vinv.copy()  # V⁻¹ṼV⁻¹ = I/λ at the start
         return fcfg, icfg, V, V.copy(), b, theta, M, np.zeros((2, d, d)), work
+
+    def _state_names(self) -> tuple[str, ...]:
+        return ("parameters", "time steps", "V", "Ṽ", "b", "θ", "V⁻¹ṼV⁻¹", "scratch", "scratch")
+
+    def _check_state(self, c) -> None:
+        c.config("s0")
+        c.counts("s1", 0, what="time steps")
+        c.spd("s2", "V")
+        c.spd("s3", "Ṽ")
+        c.finite("s4", "s5")
+        c.spd("s6", "V⁻¹ṼV⁻¹")
 
 
 # ----------------------------------------------------------------------------- SW-LinUCB
@@ -323,6 +337,7 @@ class SlidingWindowLinUCB(LinearAgent):
 
     _select_kernel = staticmethod(swlinucb_select)
     _update_kernel = staticmethod(swlinucb_update)
+    propensity_kind = "deterministic"
 
     def __init__(self, n_actions: int, n_features: int, window: int = 1000, alpha: float = 1.0,
                  ridge: float = 1.0, rebuild_every: int | None = None, seed=None):
@@ -333,11 +348,11 @@ class SlidingWindowLinUCB(LinearAgent):
         super().__init__(n_actions, n_features, seed)
 
     def _check_params(self) -> None:
-        check_integer("window", self.window, 1)
+        check_integer("window", self.window, 1, MAX_STEPS)
         check_real("alpha", self.alpha, lo=0.0)
         check_real("ridge", self.ridge, lo=0.0, lo_open=True)
         if self.rebuild_every is not None:
-            check_integer("rebuild_every", self.rebuild_every, 1)
+            check_integer("rebuild_every", self.rebuild_every, 1, MAX_STEPS)
 
     def _init_state(self) -> tuple:
         k, d, w = self.n_actions, self.n_features, int(self.window)
@@ -345,3 +360,26 @@ class SlidingWindowLinUCB(LinearAgent):
         rebuild = w if self.rebuild_every is None else int(self.rebuild_every)
         icfg = np.array([w, 0, 0, 0, rebuild], dtype=np.int64)  # window, next slot, filled, since rebuild, period
         return (fcfg, icfg, *ridge_state(k, d, float(self.ridge)), np.zeros((w, d)), np.full((w, k), np.nan))
+
+    def _state_size(self) -> tuple[str, int]:
+        names, size = super()._state_size()
+        return "window, " + names, size + int(self.window) * (self.n_features + self.n_actions)
+
+    def _state_names(self) -> tuple[str, ...]:
+        return ("alpha, ridge", "window, next slot, filled, steps since rebuild, rebuild period", "A", "A⁻¹", "b",
+                "θ", "unused", "scratch", "window contexts", "window rewards")
+
+    def _check_state(self, c) -> None:
+        c.config("s0")
+        w, rebuild = int(self.window), int(c.fresh["s1"][4])
+        icfg = c.arrays["s1"]
+        if icfg[0] != w or icfg[4] != rebuild:
+            c.fail("s1", "does not match the agent's parameters (configuration arrays cannot change)")
+        c.counts("s1", 0, w - 1, index=slice(1, 2), what="the next slot")
+        c.counts("s1", 0, w, index=slice(2, 3), what="the filled count")
+        c.counts("s1", 0, rebuild, index=slice(3, 4), what="steps since rebuild")
+        c.spd("s2", "A")
+        c.spd("s3", "A⁻¹")
+        c.finite("s4", "s5", "s8")
+        c.counts("s6", 0)
+        c.not_inf("s9")

@@ -6,6 +6,7 @@ import numpy as np
 from numba import njit
 
 from ..errors import ConfigError
+from ._feedback import FEEDBACK_MODES
 from ._linalg import argmax_first
 from .linucb import LinearAgent
 from .registry import register
@@ -52,12 +53,19 @@ class Oracle(LinearAgent):
     needs_counterfactuals = True
     _select_kernel = staticmethod(oracle_select)
     _update_kernel = staticmethod(oracle_update)
+    propensity_kind = "deterministic"
+    learns = False
+    feedback_modes = FEEDBACK_MODES  # learns nothing, so every feedback mode suits it
+    _n_matrices = 0
 
     def __init__(self, n_actions: int, n_features: int, seed=None):
         super().__init__(n_actions, n_features, seed)
 
     def _init_state(self) -> tuple:
         return (np.zeros(1, dtype=np.int64),)
+
+    def _check_state(self, c) -> None:
+        c.config(*c.arrays)
 
     def act(self, context) -> int:
         """Not available: raises :class:`ConfigError` (the oracle needs counterfactuals)."""

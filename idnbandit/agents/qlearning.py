@@ -33,6 +33,7 @@ import math
 import numpy as np
 
 from ..errors import ConfigError
+from ._params import MAX_GRID, show
 from ._tabular_kernels import (
     DEFAULT_CONFIDENCE_EDGES,
     FH,
@@ -43,6 +44,7 @@ from ._tabular_kernels import (
     sarsa_learn_step,
     sarsa_select,
     sarsa_update,
+    tabular_prob,
     tabular_state,
 )
 from .base import Agent
@@ -53,12 +55,15 @@ __all__ = ["QLearning", "SarsaLambda", "EpisodicAgent", "DEFAULT_CONFIDENCE_EDGE
 
 
 def _check_edges(name: str, edges) -> tuple[float, ...]:
+    if not isinstance(edges, (list, tuple, np.ndarray)) or len(edges) > MAX_GRID:
+        raise ConfigError(f"{name}: {show(edges)} is not allowed; give a strictly increasing list of at most "
+                          f"{MAX_GRID:,} finite numbers")
     try:
         e = tuple(float(v) for v in edges)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name}: {edges!r} is not allowed; give a sorted list of finite numbers") from None
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"{name}: {show(edges)} is not allowed; give a sorted list of finite numbers") from None
     if not all(math.isfinite(v) for v in e) or any(b <= a for a, b in zip(e, e[1:])):
-        raise ConfigError(f"{name}: {edges!r} is not allowed; give a strictly increasing list of finite numbers")
+        raise ConfigError(f"{name}: {show(edges)} is not allowed; give a strictly increasing list of finite numbers")
     return e
 
 
@@ -104,6 +109,8 @@ class EpisodicAgent(Agent):
 
 class _Tabular(EpisodicAgent):
     n_uniforms = 2
+    _prob_kernel = staticmethod(tabular_prob)
+    propensity_kind = "stochastic"
 
     def __init__(self, n_actions: int, n_features: int, epsilon: float = 0.1, alpha: float = 0.1,
                  gamma: float = 0.99, visit_power: float = 0.0, decay: float | None = None,
@@ -131,7 +138,7 @@ class _Tabular(EpisodicAgent):
         check_real("visit_power", self.visit_power, lo=0.0, hi=1.0)
         check_real("decay", self.decay, lo=0.0, optional=True)
         check_real("q_init", self.q_init)
-        check_integer("hop_bins", self.hop_bins, 1)
+        check_integer("hop_bins", self.hop_bins, 1, MAX_GRID, why="each bin multiplies the Q table")
         _check_index("confidence_index", self.confidence_index, self.n_features, False)
         _check_index("hop_index", self.hop_index, self.n_features, True)
         _check_index("load_index", self.load_index, self.n_features, True)
@@ -163,6 +170,36 @@ class _Tabular(EpisodicAgent):
 
     def _init_state(self) -> tuple:
         return self._build_state()
+
+    def _state_size(self) -> tuple[str, int]:
+        n = self.n_states * self.n_actions
+        return "confidence_edges, hop_bins, load_edges, n_actions", 4 * n + 64
+
+    def _state_names(self) -> tuple[str, ...]:
+        return ("configuration, edges, Q values, traces", "configuration, counters, visits, trace indices")
+
+    def _check_state(self, c) -> None:
+        fb, ib = c.arrays["s0"], c.arrays["s1"]
+        fb0, ib0 = c.fresh["s0"], c.fresh["s1"]
+        nsa = self.n_states * self.n_actions
+        head_f = FH + len(self.confidence_edges) + len(self.load_edges)
+        cfg_f = np.r_[0:6, FH:head_f]
+        if not np.array_equal(fb[cfg_f], fb0[cfg_f], equal_nan=True):
+            c.fail("s0", "configuration entries do not match the agent's parameters")
+        cfg_i = np.r_[0:5, 6:10]
+        if not np.array_equal(ib[cfg_i], ib0[cfg_i]):
+            c.fail("s1", "configuration entries do not match the agent's parameters")
+        c.finite("s0", index=slice(head_f, None))
+        c.not_inf("s0", index=slice(6, 8))
+        c.counts("s1", 0, index=slice(5, 6), what="the number of updates")
+        c.counts("s1", 0, 1, index=slice(10, 11), what="the pending flag")
+        c.counts("s1", 0, self.n_states - 1, index=slice(11, 12), what="the pending state")
+        c.counts("s1", 0, self.n_actions - 1, index=slice(12, 13), what="the pending action")
+        cap = ib.shape[0] - IH - nsa
+        c.counts("s1", 0, cap, index=slice(13, 14), what="the number of traces")
+        c.counts("s1", 0, index=slice(IH, IH + nsa), what="visit counts")
+        n_tr = int(ib[13])
+        c.counts("s1", 0, nsa - 1, index=slice(IH + nsa, IH + nsa + n_tr), what="trace indices")
 
     def state_of(self, context) -> int:
         """Tabular state index of ``context``."""

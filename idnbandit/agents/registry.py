@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError, UnknownNameError
+from ._params import show
 
 __all__ = ["register", "register_preset", "register_factory", "agent_names", "agent_class_by_name", "parse_agent_spec",
            "make_agent", "AgentEntry"]
@@ -83,41 +84,93 @@ def agent_class_by_name(class_name: str) -> type:
 
 
 _SPEC = re.compile(r"^\s*([A-Za-z][\w\-]*)\s*(?:\((.*)\))?\s*$", re.S)
+MAX_SPEC_LENGTH = 10_000  # characters; a spec is typed or written in a TOML file
+_MAX_DEPTH = 16  # nesting of lists / tuples / dicts in a value
+_ALLOWED = "numbers (or 10**k), strings, booleans, None, and lists, tuples or dicts (string keys) of those"
+
+
+def _literal(node: ast.AST, where: str, depth: int = 0):
+    """The Python value of a literal ``node``: only the kinds listed in ``_ALLOWED`` (no sets, bytes,
+    complex numbers, expressions or names); duplicated dict keys are rejected."""
+    if depth > _MAX_DEPTH:
+        raise ConfigError(f"{where}: nested more than {_MAX_DEPTH} levels deep")
+    if isinstance(node, ast.Constant):
+        v = node.value
+        if v is None or isinstance(v, (bool, int, float, str)):
+            return v
+        raise ConfigError(f"{where}: {type(v).__name__} values are not allowed; use {_ALLOWED}")
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)) \
+            and isinstance(node.operand, ast.Constant) and type(node.operand.value) in (int, float):
+        v = node.operand.value
+        return -v if isinstance(node.op, ast.USub) else v
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow) and isinstance(node.left, ast.Constant) \
+            and isinstance(node.right, ast.Constant) and type(node.left.value) is int and type(node.right.value) is int:
+        base, exp = node.left.value, node.right.value  # 10**12: a power of two integer literals, bounded
+        if not 0 <= exp <= 4096 or exp * max(abs(base), 1).bit_length() > 4096:
+            raise ConfigError(f"{where}: {base}**{exp} is not allowed; a power must stay below 2**4096")
+        return base**exp
+    if isinstance(node, (ast.List, ast.Tuple)):
+        items = [_literal(e, f"{where}[{i}]", depth + 1) for i, e in enumerate(node.elts)]
+        return items if isinstance(node, ast.List) else tuple(items)
+    if isinstance(node, ast.Dict):
+        out: dict[str, Any] = {}
+        for k, v in zip(node.keys, node.values):
+            if k is None:
+                raise ConfigError(f"{where}: '**' is not allowed inside a dict")
+            key = _literal(k, f"{where} key", depth + 1)
+            if not isinstance(key, str):
+                raise ConfigError(f"{where}: dict key {key!r} is not allowed; dict keys must be strings")
+            if key in out:
+                raise ConfigError(f"{where}: dict key {key!r} is given twice")
+            out[key] = _literal(v, f"{where}[{key!r}]", depth + 1)
+        return out
+    try:
+        text = ast.unparse(node)
+    except Exception:  # noqa: BLE001 - only for the message
+        text = type(node).__name__
+    if len(text) > 40:
+        text = text[:37] + "..."
+    raise ConfigError(f"{where}: {text!r} is not a literal; use {_ALLOWED}")
 
 
 def parse_agent_spec(spec: str) -> tuple[str, dict[str, Any]]:
     """``"linucb(alpha=0.5, ridge=1)"`` → ``("linucb", {"alpha": 0.5, "ridge": 1})``.
 
-    Values are Python literals (numbers, strings, booleans, None, tuples/lists).
+    Values are literals only: numbers (also a power of two integers such as ``10**6``), strings,
+    booleans, None, and lists, tuples or dicts (with string keys) of those — never other
+    expressions, names or calls; nothing is evaluated. A key may
+    appear once. Specs are at most ``MAX_SPEC_LENGTH`` (10,000) characters.
 
     Raises
     ------
     ConfigError
-        If the spec is malformed.
+        If the spec is malformed, too long, repeats a key or holds a value that is not a literal.
     """
     if not isinstance(spec, str):
-        raise ConfigError(f"agent spec {spec!r}: expected a string like 'linucb(alpha=0.5)'")
+        raise ConfigError(f"agent spec {show(spec, 80)}: expected a string like 'linucb(alpha=0.5)'")
+    if len(spec) > MAX_SPEC_LENGTH:
+        raise ConfigError(f"agent spec of {len(spec):,} characters: at most {MAX_SPEC_LENGTH:,} are allowed")
     m = _SPEC.match(spec)
     if not m:
-        raise ConfigError(f"agent spec {spec!r}: expected NAME or NAME(key=value, ...), e.g. 'linucb(alpha=0.5)'")
+        raise ConfigError(f"agent spec {show(spec, 80)}: expected NAME or NAME(key=value, ...), e.g. 'linucb(alpha=0.5)'")
     name, args = m.group(1), m.group(2)
     params: dict[str, Any] = {}
     if args and args.strip():
         try:
             call = ast.parse(f"f({args})", mode="eval").body
-        except SyntaxError:
-            raise ConfigError(f"agent spec {spec!r}: cannot parse the arguments {args!r}; use key=value pairs") from None
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            raise ConfigError(f"agent spec {show(spec, 80)}: cannot parse the arguments {show(args, 60)}; use key=value pairs "
+                              "with literal values") from None
+        if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name) or call.func.id != "f":
+            raise ConfigError(f"agent spec {show(spec, 80)}: cannot parse the arguments {show(args, 60)}; use key=value pairs")
         if call.args:
-            raise ConfigError(f"agent spec {spec!r}: positional arguments are not allowed; use key=value pairs")
+            raise ConfigError(f"agent spec {show(spec, 80)}: positional arguments are not allowed; use key=value pairs")
         for kw in call.keywords:
             if kw.arg is None:
-                raise ConfigError(f"agent spec {spec!r}: '**' is not allowed")
-            try:
-                params[kw.arg] = ast.literal_eval(kw.value)
-            except ValueError:
-                raise ConfigError(
-                    f"agent spec {spec!r}: value of {kw.arg!r} is not a literal (number, string, bool, None, list)"
-                ) from None
+                raise ConfigError(f"agent spec {show(spec, 80)}: '**' is not allowed")
+            if kw.arg in params:
+                raise ConfigError(f"agent spec {show(spec, 80)}: parameter {kw.arg!r} is given twice")
+            params[kw.arg] = _literal(kw.value, f"agent spec {show(spec, 80)}: value of {kw.arg!r}")
     return name, params
 
 
@@ -127,12 +180,19 @@ def make_agent(spec: str, n_actions: int, n_features: int, seed=None, **extra):
     Unknown hyperparameters raise :class:`ConfigError` listing the accepted ones.
     """
     name, params = parse_agent_spec(spec)
+    twice = sorted(set(params) & set(extra))
+    if twice:
+        raise ConfigError(f"agent spec {show(spec, 80)}: parameter {twice[0]!r} is also given as a keyword argument; "
+                          "give it once")
     if name in _FACTORIES and name not in _REGISTRY:
         return _FACTORIES[name][0](n_actions, n_features, seed, **{**extra, **params})
     entry = agent_entry(name)
     merged = {**entry.params, **extra, **params}
     allowed = [p for p in entry.cls._param_names() if p not in ("n_actions", "n_features", "seed")]
     for k in merged:
+        if k in ("n_actions", "n_features", "seed"):
+            raise ConfigError(f"agent {name!r}: parameter {k!r} is set by the caller (the scenario or the "
+                              "benchmark), not in the spec")
         if k not in allowed:
             from ..errors import close_matches
 

@@ -18,7 +18,11 @@ import random
 
 import numpy as np
 
-from ..errors import ConfigError, require
+from ..errors import CheckpointError, ConfigError, require
+from ._checkpoint import StateCheck, expect_array, reject_extra
+from ._feedback import LEARNS_FROM_OWN_REWARD
+from ._hi_common import check_reward_range
+from ._params import MAX_STEPS, check_nested_params, dry_run, show
 from .base import Agent
 from .registry import register, register_preset
 
@@ -28,6 +32,12 @@ __all__ = ["RiverPolicy"]
 _REQUIRED_DEFAULTS = {"UCB": {"delta": 1.0}, "EpsilonGreedy": {"epsilon": 0.1}, "Exp3": {"gamma": 0.1}}
 # policies whose whole state is per-arm stats.Mean + counts + one random.Random: saveable without pickle
 _SAVEABLE = ("UCB", "EpsilonGreedy", "RandomPolicy")
+#: valid ranges of river.bandit policy parameters (name: (lo, hi, lo_open, integer)); others: any finite number
+_POLICY_PARAM_RANGES = {
+    "delta": (0.0, None, True, False), "epsilon": (0.0, 1.0, False, False), "decay": (0.0, None, False, False),
+    "gamma": (0.0, 1.0, True, False), "alpha": (0.0, None, False, False), "beta": (0.0, None, True, False),
+    "smoothing": (0.0, None, False, False), "burn_in": (0, MAX_STEPS, False, True),
+}
 
 
 @register("river", "any river.bandit policy: river(policy='UCB', policy_params={'delta': 1.0})")
@@ -69,8 +79,12 @@ class RiverPolicy(Agent):
     1
     """
 
+    feedback_modes = LEARNS_FROM_OWN_REWARD  # under label_on_forward river's policies settle on the wrong option
+
     def __init__(self, n_actions: int, n_features: int, policy: str = "UCB", policy_params: dict | None = None,
                  reward_min: float = -1.0, reward_max: float = 1.0, seed=None, **policy_kwargs):
+        if policy_params is not None and not isinstance(policy_params, dict):
+            raise ConfigError(f"policy_params: {show(policy_params)} is not allowed; it must be a dict or None")
         params = dict(policy_params or {})
         params.update(policy_kwargs)
         self.policy = policy
@@ -93,16 +107,32 @@ class RiverPolicy(Agent):
         return cls
 
     def _check_params(self) -> None:
-        self._policy_class()
+        cls = self._policy_class()
         if self.policy_params is not None and not isinstance(self.policy_params, dict):
-            raise ConfigError(f"policy_params: {self.policy_params!r} must be a dict or None")
+            raise ConfigError(f"policy_params: {show(self.policy_params)} is not allowed; it must be a dict or None")
         if self.policy_params and "seed" in self.policy_params:
             raise ConfigError("policy_params: 'seed' is not allowed; the agent's seed drives the policy")
-        for pname, v in (("reward_min", self.reward_min), ("reward_max", self.reward_max)):
-            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v):
-                raise ConfigError(f"{pname}: {v!r} is not allowed; it must be a finite number")
-        if not self.reward_min < self.reward_max:
-            raise ConfigError(f"reward_max: {self.reward_max!r} must be greater than reward_min={self.reward_min!r}")
+        check_reward_range(self.reward_min, self.reward_max)
+        check_nested_params("policy_params", self.policy_params, cls, _POLICY_PARAM_RANGES)
+        bandit = require("river.bandit", "river")
+        contextual = issubclass(cls, bandit.base.ContextualPolicy)
+        kwargs = {**_REQUIRED_DEFAULTS.get(self.policy, {}), **(self.policy_params or {})}
+
+        def trial():  # a throwaway policy on a few arms: a bad value fails here, not in every bench cell
+            pol = cls(**kwargs, seed=0)
+            arms = list(range(min(self.n_actions, 4)))
+            ctx = {f"x{i}": 0.5 for i in range(min(self.n_features, 4))}
+            for y in (0.0, 1.0, 0.5):
+                a = pol.pull(arms, context=ctx) if contextual else pol.pull(arms)
+                pol.update(a, ctx, y) if contextual else pol.update(a, y)
+
+        dry_run("policy_params", kwargs, f"river.bandit.{self.policy}", trial)
+
+    def _state_size(self) -> tuple[str, int]:
+        bandit = require("river.bandit", "river")
+        if issubclass(self._policy_class(), bandit.base.ContextualPolicy):  # (d, d) statistics per option
+            return "n_actions, n_features", self.n_actions * (self.n_features + 1) ** 2
+        return "n_actions", self.n_actions
 
     def _init_state(self):
         cls = self._policy_class()
@@ -167,10 +197,25 @@ class RiverPolicy(Agent):
         self._check_saveable()
         k = self.n_actions
         want = {"counts": (k,), "seen": (k,), "mean_n": (k,), "mean": (k,), "n": (1,), "rng": (626,), "gauss": (1,)}
+        dtypes = {"counts": np.int64, "seen": np.bool_, "n": np.int64, "rng": np.int64}
+        reject_extra(arrays, want)
         for key, shape in want.items():
-            if key not in arrays or arrays[key].shape != shape:
-                got = None if key not in arrays else arrays[key].shape
-                raise ConfigError(f"checkpoint state array {key}: expected shape {shape}, got {got}")
+            expect_array(arrays, key, shape, dtypes.get(key, np.float64))
+        c = StateCheck(arrays)
+        c.counts("counts", 0, what="pull counts")
+        c.in_range("mean_n", 0.0, what="reward counts")
+        c.in_range("mean", 0.0, 1.0, what="mean rewards (rewards are mapped to [0, 1])")
+        c.counts("n", 0, what="the number of updates")
+        c.counts("rng", 0, 2**32 - 1, what="Mersenne Twister words")
+        c.in_range("gauss", nan_ok=True, what="the cached normal")
+        counts, seen = arrays["counts"], arrays["seen"]
+        if int(arrays["n"][0]) != int(counts.sum()):
+            c.fail("n", f"the number of updates {int(arrays['n'][0])} is not the sum of the pull counts "
+                        f"{int(counts.sum())}")
+        if (counts[~seen] > 0).any():
+            c.fail("seen", "an option with pulls is marked as never seen")
+        if (arrays["mean_n"][seen] != counts[seen]).any():
+            c.fail("mean_n", "reward counts differ from the pull counts")
         pol = self._init_state()
         for a in range(k):
             if arrays["counts"][a]:
@@ -186,8 +231,8 @@ class RiverPolicy(Agent):
         try:
             pol._rng = random.Random()
             pol._rng.setstate(state)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"checkpoint state array rng: corrupted ({exc})") from None
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise CheckpointError(f"state array rng: corrupted generator state ({exc})") from None
         self._state = pol
 
 

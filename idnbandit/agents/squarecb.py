@@ -17,18 +17,25 @@ import math
 import numpy as np
 
 from ..errors import ConfigError, require
-from ._hi_common import check_positive
+from ._checkpoint import StateCheck, expect_array, reject_extra
+from ._feedback import LEARNS_FROM_OWN_REWARD
+from ._hi_common import check_positive, check_reward_range
+from ._params import check_nested_params, check_real, dry_run, show
 from .base import Agent
 from .registry import register
 
 __all__ = ["SquareCB"]
 
 _DEFAULT_ORACLE = "linear_model.LinearRegression"
+#: valid ranges of the default oracle's parameters (name: (lo, hi, lo_open, integer)); others: any finite number
+_ORACLE_PARAM_RANGES = {"l2": (0.0, None, False, False), "l1": (0.0, None, False, False),
+                        "intercept_lr": (0.0, None, False, False), "clip_gradient": (0.0, None, True, False),
+                        "intercept_init": (-1e300, 1e300, False, False)}
 
 
 def _resolve_oracle(oracle, oracle_params):
     """A fresh river regressor from a ``"module.Class"`` name inside river or a prototype instance."""
-    river = require("river", "river")
+    river_base = require("river.base", "river")
     if isinstance(oracle, str):
         mod_name, _, cls_name = oracle.rpartition(".")
         try:
@@ -40,17 +47,38 @@ def _resolve_oracle(oracle, oracle_params):
                 f"oracle: {oracle!r} is not a river regressor; use 'module.Class' inside river, "
                 f"e.g. {_DEFAULT_ORACLE!r}, or pass a river regressor instance"
             ) from None
+        if oracle_params is not None and not isinstance(oracle_params, dict):
+            raise ConfigError(f"oracle_params: {show(oracle_params)} is not allowed; it must be a dict or None")
+        if isinstance(cls, type):
+            check_nested_params("oracle_params", oracle_params, cls, _ORACLE_PARAM_RANGES)
         try:
             model = cls(**(oracle_params or {}))
-        except TypeError as exc:
-            raise ConfigError(f"oracle_params: {oracle_params!r} rejected by {oracle} ({exc})") from None
+        except Exception as exc:  # noqa: BLE001 - whatever river raises on a bad argument
+            what = f"oracle_params: {show(oracle_params, 120)}" if oracle_params else f"oracle: {oracle!r}"
+            why = (str(exc).splitlines() or [""])[0][:160]
+            raise ConfigError(f"{what} is not allowed; {oracle} cannot be built with it ({type(exc).__name__}: "
+                              f"{why})") from None
     else:
         if oracle_params:
             raise ConfigError("oracle_params: only allowed when oracle is given by name")
-        model = oracle.clone() if hasattr(oracle, "clone") else copy.deepcopy(oracle)
-    if not isinstance(model, river.base.Regressor):
-        raise ConfigError(f"oracle: {oracle!r} is not a river regressor (river.base.Regressor)")
+        try:
+            model = oracle.clone() if hasattr(oracle, "clone") else copy.deepcopy(oracle)
+        except Exception:  # noqa: BLE001 - not a river model: refused just below
+            model = None
+    if not isinstance(model, river_base.Regressor):
+        raise ConfigError(f"oracle: {show(oracle)} is not a river regressor (river.base.Regressor)")
     return model
+
+
+def _trial_oracle(model, n_features: int) -> None:
+    """Learn and predict once on a throwaway copy: a bad ``oracle_params`` value fails here."""
+    m = model.clone() if hasattr(model, "clone") else copy.deepcopy(model)
+    x = {f"x{i}": 0.5 for i in range(min(n_features, 4))}
+    for y in (0.0, 1.0):
+        m.learn_one(x, y)
+    p = m.predict_one(x)
+    if p is not None and not math.isfinite(float(p)):
+        raise ValueError(f"the trial prediction is {p}")
 
 
 @register("squarecb", "SquareCB: inverse-gap weighting over a river online regressor (one per option)")
@@ -100,6 +128,7 @@ class SquareCB(Agent):
     """
 
     n_uniforms = 1  # drawn in act() from the agent's generator (no kernels: Python only)
+    feedback_modes = LEARNS_FROM_OWN_REWARD  # its oracles learn the chosen option's loss only
 
     def __init__(self, n_actions: int, n_features: int, gamma_scale: float = 10.0, gamma_exponent: float = 0.5,
                  oracle=_DEFAULT_ORACLE, oracle_params: dict | None = None, reward_min: float = -1.0,
@@ -113,18 +142,18 @@ class SquareCB(Agent):
         super().__init__(n_actions, n_features, seed)
 
     def _check_params(self) -> None:
-        check_positive("gamma_scale", self.gamma_scale)
-        ge = self.gamma_exponent
-        if isinstance(ge, bool) or not isinstance(ge, (int, float, np.integer, np.floating)) or not 0 <= ge <= 1:
-            raise ConfigError(f"gamma_exponent: {ge!r} is not allowed; it must be a number in [0, 1]")
+        check_positive("gamma_scale", self.gamma_scale, upper=1e300)
+        check_real("gamma_exponent", self.gamma_exponent, lo=0.0, hi=1.0)
         if self.oracle_params is not None and not isinstance(self.oracle_params, dict):
-            raise ConfigError(f"oracle_params: {self.oracle_params!r} must be a dict or None")
-        for pname, v in (("reward_min", self.reward_min), ("reward_max", self.reward_max)):
-            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v):
-                raise ConfigError(f"{pname}: {v!r} is not allowed; it must be a finite number")
-        if not self.reward_min < self.reward_max:
-            raise ConfigError(f"reward_max: {self.reward_max!r} must be greater than reward_min={self.reward_min!r}")
-        _resolve_oracle(self.oracle, self.oracle_params)
+            raise ConfigError(f"oracle_params: {show(self.oracle_params)} is not allowed; it must be a dict or None")
+        check_reward_range(self.reward_min, self.reward_max)
+        model = _resolve_oracle(self.oracle, self.oracle_params)
+        dry_run("oracle_params" if self.oracle_params else "oracle", self.oracle_params or self.oracle,
+                str(self.oracle) if isinstance(self.oracle, str) else type(self.oracle).__name__,
+                lambda: _trial_oracle(model, self.n_features))
+
+    def _state_size(self) -> tuple[str, int]:
+        return "n_actions, n_features", self.n_actions * (self.n_features + 2)
 
     def _init_state(self) -> dict:
         return {"models": [_resolve_oracle(self.oracle, self.oracle_params) for _ in range(self.n_actions)],
@@ -147,6 +176,17 @@ class SquareCB(Agent):
         p[b] = 0.0
         p[b] = 1.0 - p.sum()
         return p
+
+    propensity_kind = "stochastic"
+
+    def probs(self, context) -> np.ndarray:
+        """(n_actions,) the inverse-gap-weighting distribution of the next decision."""
+        return self._probs(self._features(self._check_context(context)))
+
+    def act_with_prob(self, context) -> tuple[int, float]:
+        p = self.probs(context)
+        a = self.act(context)
+        return a, float(p[a])
 
     def act(self, context) -> int:
         xd = self._features(self._check_context(context))
@@ -188,10 +228,13 @@ class SquareCB(Agent):
         self._check_saveable()
         k, d = self.n_actions, self.n_features
         want = {"n": (1,), "weights": (k, d), "intercept": (k,), "steps": (k,)}
+        reject_extra(arrays, want)
         for key, shape in want.items():
-            if key not in arrays or arrays[key].shape != shape:
-                got = None if key not in arrays else arrays[key].shape
-                raise ConfigError(f"checkpoint state array {key}: expected shape {shape}, got {got}")
+            expect_array(arrays, key, shape, np.int64 if key in ("n", "steps") else np.float64)
+        c = StateCheck(arrays)
+        c.counts("n", 0, what="the number of updates")
+        c.finite("weights", "intercept")
+        c.counts("steps", 0, what="optimiser steps")
         state = self._init_state()
         for a, m in enumerate(state["models"]):
             for i in range(d):

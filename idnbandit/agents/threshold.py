@@ -6,6 +6,7 @@ import numpy as np
 from numba import njit
 
 from ..errors import ConfigError
+from ._feedback import FEEDBACK_MODES
 from .linucb import LinearAgent, check_real
 from .registry import register
 
@@ -65,6 +66,10 @@ class StaticThreshold(LinearAgent):
 
     _select_kernel = staticmethod(threshold_select)
     _update_kernel = staticmethod(threshold_update)
+    propensity_kind = "deterministic"
+    learns = False
+    feedback_modes = FEEDBACK_MODES  # learns nothing, so every feedback mode suits it
+    _n_matrices = 0
 
     def __init__(self, n_actions: int, n_features: int, theta: float = 0.5, confidence_index: int = 0,
                  local_action: int = 0, forward_action: int = -1, seed=None):
@@ -87,3 +92,6 @@ class StaticThreshold(LinearAgent):
         icfg = np.array([self.confidence_index % self.n_features, self.local_action % self.n_actions,
                          self.forward_action % self.n_actions], dtype=np.int64)
         return fcfg, icfg
+
+    def _check_state(self, c) -> None:
+        c.config(*c.arrays)

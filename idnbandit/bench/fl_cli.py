@@ -7,6 +7,10 @@ It writes, into ``--out DIR``:
   DIR/scenario.toml`` and every other command runs on it);
 * ``weights.npz``: each node's trained parameters (``idnbandit.fl.load_weights``; no pickle);
 * ``fl.json``: the configuration, the per-phase history and the end-to-end evaluation.
+
+``--out`` is checked before any training: it must be a writable folder that is new, empty, or the
+output of an earlier ``idnbandit fl`` (then its files are replaced); anything else is refused with
+one line (exit 2), so the user's own files are never overwritten.
 """
 
 from __future__ import annotations
@@ -14,10 +18,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 from pathlib import Path
 
-__all__ = ["add_fl", "run_fl_command", "write_fl_outputs", "evaluate_fl"]
+from .._io import atomic_open
+
+__all__ = ["add_fl", "run_fl_command", "write_fl_outputs", "evaluate_fl", "check_fl_out", "FL_COUNT_BOUNDS",
+           "FL_FORMAT"]
+
+FL_FORMAT = "idnbandit-fl"  # the "format" of fl.json, which marks a folder as an fl output
+
+#: integer flags of ``fl`` and their allowed range, checked first (one line, exit 2 beyond them)
+FL_COUNT_BOUNDS = (("--rounds", 1, 10_000), ("--alternations", 1, 10_000), ("--local-epochs", 1, 10_000),
+                   ("--policy-steps", 1, 10**12), ("--routing-steps", 1, 10**12), ("--eval-steps", 0, 10**12),
+                   ("--threads", 1, 1024), ("--seed", 0, 2**63 - 1))
 
 
 def add_fl(sub) -> argparse.ArgumentParser:
@@ -81,42 +94,71 @@ def write_fl_outputs(result, out_dir, evaluation: list | None = None) -> dict[st
     -------
     dict
         ``{"trace", "scenario", "weights", "report"}`` -> paths written.
+
+    Raises
+    ------
+    ConfigError
+        ``out_dir`` is not a writable folder that is new, empty or an earlier fl output.
     """
     from ..fl import save_weights
     from ..scenario import dump_scenario, scenario_from_dict, scenario_to_dict
 
     out = Path(out_dir)
+    check_fl_out(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"trace": result.trace.save(out / "trace.npz")}
     scen = scenario_from_dict(scenario_to_dict(result.scenario), source=str(out / "scenario.toml"),
                               base_dir=str(out))
     paths["scenario"] = dump_scenario(scen, out / "scenario.toml")
-    os.chmod(paths["scenario"], 0o644)  # written via a private temporary file; a scenario is readable data
     paths["weights"] = save_weights(out / "weights.npz", result.weights)
-    report = {"config": result.config.to_dict(), "history": result.history,
+    report = {"format": FL_FORMAT, "config": result.config.to_dict(), "history": result.history,
               "test_accuracy": dict(zip(result.trace.model_names, result.trace.accuracies().tolist())),
               "evaluation": evaluation or []}
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=".fl.json.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(report, f, indent=1, default=float)
-    os.chmod(tmp, 0o644)
     paths["report"] = out / "fl.json"
-    os.replace(tmp, paths["report"])
+    with atomic_open(paths["report"], "w") as f:  # last: its presence marks a complete fl output
+        json.dump(report, f, indent=1, default=float)
     return paths
+
+
+def _is_fl_output(folder: Path) -> bool:
+    """Whether ``folder`` holds the ``fl.json`` of an earlier ``idnbandit fl`` run (which may be replaced)."""
+    try:
+        report = json.loads((folder / "fl.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(report, dict) and (report.get("format") == FL_FORMAT or (
+        "format" not in report and {"config", "history", "test_accuracy"} <= report.keys()))
+
+
+def check_fl_out(out: str | os.PathLike) -> bool:
+    """Check ``--out`` of ``idnbandit fl`` before any work; True when it holds an earlier fl output.
+
+    The folder must be creatable and writable, and either new, empty, or the output of an earlier
+    ``idnbandit fl`` (its five files are replaced); a folder holding anything else is refused, so
+    the user's own files (a ``scenario.toml``, an ``fl.json`` of their own) are never overwritten.
+
+    Raises
+    ------
+    ConfigError
+        One line naming ``--out`` and the problem.
+    """
+    from .store import check_out_folder
+
+    return check_out_folder(Path(out), f"--out {os.fspath(out)}", _is_fl_output, "idnbandit fl output (fl.json)")
 
 
 def run_fl_command(args: argparse.Namespace) -> int:
     """Run ``idnbandit fl``; returns the exit code."""
-    from ..errors import ConfigError, require
+    from ..errors import require
     from ..fl import TrainConfig
     from ..scenario import load_scenario
     from .fl_loop import FLConfig, run_fl
+    from .plan import check_count
 
+    for flag, lo, hi in FL_COUNT_BOUNDS:  # before torch is imported or anything is built
+        check_count(flag, getattr(args, flag[2:].replace("-", "_")), lo, hi)
+    check_fl_out(args.out)  # before any training: a file, a foreign or an unwritable folder is refused
     torch = require("torch", "torch")
-    if args.threads < 1:
-        raise ConfigError(f"--threads: {args.threads} is not allowed; it must be >= 1")
-    if args.eval_steps < 0:
-        raise ConfigError(f"--eval-steps: {args.eval_steps} is not allowed; it must be >= 0")
     torch.set_num_threads(args.threads)
     base = load_scenario(args.scenario)
     train = TrainConfig(local_epochs=args.local_epochs, lr=args.lr, prox_mu=args.prox_mu)

@@ -18,10 +18,17 @@ import numpy as np
 from ..errors import ConfigError
 from .specs import AgentSpec, agent_seed, cell_id
 
-__all__ = ["ScenarioEntry", "Cell", "BenchPlan", "make_plan", "check_count"]
+__all__ = ["ScenarioEntry", "Cell", "BenchPlan", "make_plan", "check_count", "MAX_SEEDS", "MAX_SEED", "MAX_STEPS",
+           "MAX_CURVE_POINTS"]
 
 FORMAT = "idnbandit-bench"
 FORMAT_VERSION = 1
+
+# upper bounds of a plan, checked before any work: beyond them a run is a typo, not an experiment
+MAX_SEEDS = 10_000  # seeds per plan
+MAX_SEED = 2**63 - 1  # a seed value (fits the int64 columns of results.csv readers)
+MAX_STEPS = 10**12  # requests per cell
+MAX_CURVE_POINTS = 10**6  # points of each cell's regret curves
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,7 @@ class Cell:
     agent_seed: int  # derived from (seed, spec)
     steps: int
     scope: str | None = None  # agent scope of simulate(): None (origin decides), "shared" or "per-node"
+    log: str | None = None  # path of the cell's decision log (bench --log), or None
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,7 @@ class BenchPlan:
     steps: int
     curve_points: int
     scope: str | None = None  # None: one decision at the origin; "shared" / "per-node": every node decides
+    log_dir: str | None = None  # bench --log: each cell writes <log_dir>/<cell id>.parquet (not in identity())
 
     @property
     def cells(self) -> list[Cell]:
@@ -68,8 +77,10 @@ class BenchPlan:
         for seed in self.seeds:
             for s in self.scenarios:
                 for a in self.agents:
-                    out.append(Cell(cell_id(s.name, a.label, seed), s.name, a.label, a.spec, seed,
-                                    agent_seed(seed, a.spec), self.steps, self.scope))
+                    cid = cell_id(s.name, a.label, seed)
+                    log = None if self.log_dir is None else os.path.join(self.log_dir, f"{cid}.parquet")
+                    out.append(Cell(cid, s.name, a.label, a.spec, seed, agent_seed(seed, a.spec), self.steps,
+                                    self.scope, log))
         return out
 
     def scenario(self, name: str) -> ScenarioEntry:
@@ -94,10 +105,12 @@ class BenchPlan:
         return ident
 
 
-def check_count(name: str, value, lo: int) -> int:
-    """``value`` as an int >= ``lo``, or a ConfigError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
-        raise ConfigError(f"{name}: {value!r} is not allowed; it must be an integer >= {lo}")
+def check_count(name: str, value, lo: int, hi: int | None = None) -> int:
+    """``value`` as an int in ``[lo, hi]`` (no upper bound when ``hi`` is None), or a ConfigError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo \
+            or (hi is not None and value > hi):
+        allowed = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+        raise ConfigError(f"{name}: {value!r} is not allowed; it must be an integer {allowed}")
     return int(value)
 
 
@@ -119,7 +132,8 @@ def _load(name_or_path: str, scope: str | None = None) -> ScenarioEntry:
 
 
 def make_plan(scenarios: Sequence[str], agents: Sequence[AgentSpec], seeds: Sequence[int], steps: int,
-              curve_points: int = 200, scope: str | None = None) -> BenchPlan:
+              curve_points: int = 200, scope: str | None = None, strict: bool = False,
+              log_dir: str | None = None) -> BenchPlan:
     """Load and check everything a run needs; no file is written.
 
     Parameters
@@ -129,14 +143,22 @@ def make_plan(scenarios: Sequence[str], agents: Sequence[AgentSpec], seeds: Sequ
     agents
         Agent rows (labels must be distinct).
     seeds
-        Run seeds (distinct, >= 0).
+        Run seeds (distinct, in [0, 2^63 - 1], at most ``MAX_SEEDS`` = 10,000 of them).
     steps
-        Requests per cell (>= 1).
+        Requests per cell, in [1, ``MAX_STEPS`` = 10^12].
     curve_points
-        Points of each cell's regret curves (>= 2).
+        Points of each cell's regret curves, in [2, ``MAX_CURVE_POINTS`` = 10^6].
     scope
         Agent scope passed to :func:`~idnbandit.sim.simulate`: None (default, one decision at the
         origin), ``"shared"`` or ``"per-node"`` (every node on the path decides).
+    strict
+        Refuse (ConfigError) an agent that cannot learn from a scenario's feedback mode (its
+        ``feedback_modes``, e.g. LinUCB under ``label_on_forward``); by default one
+        :class:`~idnbandit.errors.FeedbackMismatchWarning` lists every such pair, once per plan (the
+        cells then run without repeating it).
+    log_dir
+        Write a decision log per cell there (``<cell id>.parquet``, :mod:`idnbandit.ope`); needs pyarrow,
+        one decision per request (no ``scope``) and agents that report propensities.
 
     Raises
     ------
@@ -145,21 +167,31 @@ def make_plan(scenarios: Sequence[str], agents: Sequence[AgentSpec], seeds: Sequ
     """
     from ..agents.registry import make_agent
 
-    steps = check_count("steps", steps, 1)
+    steps = check_count("steps", steps, 1, MAX_STEPS)
+    if log_dir is not None:
+        from ..errors import require
+
+        require("pyarrow", "ope")
+        if scope is not None:
+            raise ConfigError("--log: decision logs record one decision per request; drop --scope or --log")
     if scope is not None:
         from ..sim.multihop import check_scope
 
         scope = check_scope(scope)
-    curve_points = check_count("curve_points", curve_points, 2)
+    curve_points = check_count("curve_points", curve_points, 2, MAX_CURVE_POINTS)
     if not scenarios:
         raise ConfigError("--scenario: give at least one scenario name or .toml path")
     if not agents:
         raise ConfigError("--agents: give at least one agent")
     if not seeds:
         raise ConfigError("seeds: give at least one seed")
-    seeds = tuple(check_count("seed", s, 0) for s in seeds)
+    if len(seeds) > MAX_SEEDS:
+        raise ConfigError(f"seeds: {len(seeds)} seeds are too many; at most {MAX_SEEDS} are allowed")
+    seeds = tuple(check_count("seed", s, 0, MAX_SEED) for s in seeds)
     if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"seeds: {list(seeds)} has duplicates; each seed may appear once")
+        seen: set[int] = set()
+        dup = next(s for s in seeds if s in seen or seen.add(s))
+        raise ConfigError(f"seeds: {dup} is given more than once (duplicates); each seed may appear once")
     labels = [a.label for a in agents]
     dup = next((x for x in labels if labels.count(x) > 1), None)
     if dup is not None:
@@ -170,10 +202,33 @@ def make_plan(scenarios: Sequence[str], agents: Sequence[AgentSpec], seeds: Sequ
         if any(x.name == e.name for x in entries):
             raise ConfigError(f"--scenario: two scenarios are named {e.name!r}; scenario names must be distinct")
         entries.append(e)
+    from ..agents import feedback_mismatch
+
+    mismatched = []
     for e in entries:
         for a in agents:
             try:
-                make_agent(a.spec, e.n_options, e.n_features, seed=0)
+                agent = make_agent(a.spec, e.n_options, e.n_features, seed=0)
             except ConfigError as exc:
                 raise ConfigError(f"agent {a.label!r} on scenario {e.name!r}: {exc}") from None
-    return BenchPlan(tuple(entries), tuple(agents), seeds, steps, curve_points, scope)
+            if log_dir is not None and agent.propensity_kind not in ("deterministic", "stochastic"):
+                raise ConfigError(f"--log: agent {a.label!r} cannot report the probability of its decisions "
+                                  f"(propensity_kind {agent.propensity_kind!r}); decision logs need it; drop --log or "
+                                  "the agent (docs/ope.md lists the agents that can be logged)")
+            mode = e.scenario.feedback.mode
+            msg = feedback_mismatch(agent, mode)
+            if msg and strict:
+                raise ConfigError(f"{msg} (label {a.label!r}, scenario {e.name!r}); --strict refuses it: drop the "
+                                  "agent or the scenario, or run without --strict")
+            if msg:
+                mismatched.append(f"{a.label} on {e.name} ({getattr(mode, 'value', mode)})")
+    if mismatched:
+        import warnings
+
+        from ..errors import FeedbackMismatchWarning
+
+        warnings.warn(f"agents that cannot learn from their scenario's feedback (they run, but as fixed rules): "
+                      f"{'; '.join(mismatched)}; see `idnbandit agents` and docs/agents.md (feedback modes); "
+                      "--strict refuses such runs", FeedbackMismatchWarning, stacklevel=2)
+    return BenchPlan(tuple(entries), tuple(agents), seeds, steps, curve_points, scope,
+                     None if log_dir is None else os.fspath(log_dir))

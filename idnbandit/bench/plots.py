@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._io import atomic_open
 from ..errors import require
 from .plan import BenchPlan
 from .specs import safe_name
@@ -128,9 +129,8 @@ def write_plots(plan: BenchPlan, records: dict[str, dict], folder: str | os.Path
             ax.set_title(f"{s.name}: {title}\n{n} seeds × {steps} requests", fontsize=10)
             fig.tight_layout()
             path = folder / f"{safe_name(s.name)}-{suffix}.png"
-            tmp = path.with_name(f".{path.name}.tmp.png")
-            fig.savefig(tmp)
+            with atomic_open(path, "wb") as fh:
+                fig.savefig(fh, format="png")
             plt.close(fig)
-            os.replace(tmp, path)
             written.append(path)
     return written

@@ -6,9 +6,39 @@ stderr is not a terminal (CI logs, pipes) each finished cell prints one line ins
 
 from __future__ import annotations
 
+import contextlib
+import sys
+import warnings
+from collections.abc import Iterator
+
 from .plan import BenchPlan, Cell
 
-__all__ = ["BenchProgress"]
+__all__ = ["BenchProgress", "describe_error", "one_line_warnings"]
+
+
+@contextlib.contextmanager
+def one_line_warnings(*categories: type[Warning]) -> Iterator[None]:
+    """Show warnings of ``categories`` as one line ``warning: <message>`` on stderr (not Python's
+    two-line format with the source line) for the length of the ``with`` body; others as usual."""
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, categories):
+            print(f"warning: {message}", file=file or sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
+
+
+def describe_error(exc: BaseException) -> str:
+    """``"<type>: <message>"`` of a cell's error on one line (the worker's type name for a ``CellError``)."""
+    name = getattr(exc, "type_name", None) or type(exc).__name__
+    return f"{name}: {' '.join(str(exc).split())}"
 
 
 class BenchProgress:
@@ -78,5 +108,5 @@ class BenchProgress:
     def failed(self, cell: Cell, exc: BaseException) -> None:
         self.requests(cell.cell_id, cell.steps)
         if not self.quiet:
-            self._console.print(f"cell {cell.cell_id} failed: {type(exc).__name__}: {exc}", highlight=False,
+            self._console.print(f"cell {cell.cell_id} failed: {describe_error(exc)}", highlight=False,
                                 markup=False, style="red", soft_wrap=True)

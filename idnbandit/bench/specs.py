@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .. import ensembles as _ensembles  # noqa: F401  registers the ens-* strategy names for make_agent
+from ..agents._params import show
 from ..agents.registry import parse_agent_spec
 from ..errors import ConfigError
 
@@ -131,12 +132,19 @@ def agents_from_cli(text: str) -> list[AgentSpec]:
 _TOML_SCALARS = (bool, int, float, str)
 
 
-def _toml_value(v, where: str):
+def _toml_value(v, where: str, depth: int = 0):
+    if depth > 16:
+        raise ConfigError(f"{where}: nested more than 16 levels deep")
+    if isinstance(v, float) and not np.isfinite(v):
+        raise ConfigError(f"{where}: {v} is not allowed; numbers must be finite")
     if isinstance(v, _TOML_SCALARS):
         return v
     if isinstance(v, list):
-        return [_toml_value(x, where) for x in v]
-    raise ConfigError(f"{where}: value {v!r} is not allowed; use numbers, strings, booleans or arrays of them")
+        return [_toml_value(x, f"{where}[{i}]", depth + 1) for i, x in enumerate(v)]
+    if isinstance(v, dict):  # an inline table: a nested parameter such as oracle_params = { l2 = 0.1 }
+        return {k: _toml_value(x, f"{where}.{k}", depth + 1) for k, x in v.items()}
+    raise ConfigError(f"{where}: value {show(v)} is not allowed; use numbers, strings, booleans, arrays or "
+                      "inline tables of them")
 
 
 def agents_from_file(path: str | os.PathLike) -> list[AgentSpec]:

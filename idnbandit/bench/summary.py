@@ -22,6 +22,7 @@ Ong et al. 2024), for rewards instead of quality.
 from __future__ import annotations
 
 import math
+import statistics
 
 from .plan import BenchPlan, Cell
 from .stats import mean_ci
@@ -107,12 +108,28 @@ def _value(rec: dict, key: str):
     return float("nan") if v is None else float(v)
 
 
+def _timing_stat(values: list[float]) -> dict:
+    """Mean ± 95 % CI (as for the metrics) plus the median, min and max of the finite values.
+
+    Wall-clock figures are skewed (a cell that loads compiled kernels, or shares its core with
+    another process, is slow): the terminal table reports the median, which one slow cell cannot
+    move much, while a CI over seeds can then be wider than the mean itself.
+    """
+    finite = sorted(v for v in values if math.isfinite(v))
+    stat = mean_ci(finite)._asdict()
+    nan = float("nan")
+    stat.update(median=float(statistics.median(finite)) if finite else nan, min=finite[0] if finite else nan,
+                max=finite[-1] if finite else nan)
+    return stat
+
+
 def summarize(plan: BenchPlan, records: dict[str, dict]) -> dict:
     """Mean, 95 % CI half-width and n over seeds of every metric, per scenario × agent.
 
     Only finished cells count; seeds are taken in plan order so the numbers do not depend on the
     order in which cells finished. Timing figures are kept apart (``"timing"``) because they are the
-    only ones that differ between two runs of the same configuration.
+    only ones that differ between two runs of the same configuration; besides mean, ci95 and n they
+    have ``median``, ``min`` and ``max`` (the table shows the median decisions/s).
     """
     out: dict = {"format": SUMMARY_FORMAT, "config": plan.identity(), "n_cells": len(plan.cells),
                  "n_finished": len(records), "scenarios": {}}
@@ -129,7 +146,7 @@ def summarize(plan: BenchPlan, records: dict[str, dict]) -> dict:
             for t in tiers:
                 metrics[f"served_at_{t}"] = mean_ci(
                     [r["result"]["forward_rate_by_tier"].get(t, 0.0) for r in recs])._asdict()
-            timing = {k: mean_ci([_value(r, k) for r in recs])._asdict() for k, _ in TIMING}
+            timing = {k: _timing_stat([_value(r, k) for r in recs]) for k, _ in TIMING}
             rows[a.label] = {"spec": a.spec, "seeds": [r["seed"] for r in recs], "metrics": metrics,
                              "timing": timing}
         out["scenarios"][s.name] = rows

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from ..agents._params import check_real
 from ..errors import ConfigError
 from .strategy import RequestRecord, Strategy
 
@@ -105,12 +106,9 @@ class CUCB(Strategy):
         if n_actions > MAX_MEMBERS:
             raise ConfigError(f"n_actions: {n_actions} options are too many for the exact CUCB oracle "
                               f"(at most {MAX_MEMBERS}); use a scenario with fewer options per origin")
-        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or
-                                   not budget > 0):
-            raise ConfigError(f"budget: {budget!r} is not allowed; use a positive number or None")
+        check_real("budget", budget, lo=0.0, lo_open=True, optional=True)
         self.budget = None if budget is None else float(budget)
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale < 0 or not math.isfinite(scale):
-            raise ConfigError(f"scale: {scale!r} is not allowed; use a number >= 0")
+        check_real("scale", scale, lo=0.0)
         self.scale = float(scale)
         k = self.n_actions
         # every non-empty subset, fewer members first (so ties go to the smaller subset), then by bitmask

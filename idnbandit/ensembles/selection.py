@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from ..agents._params import MAX_GRID, check_integer, check_real, check_state_budget
 from ..errors import ConfigError
 from .strategy import RequestRecord, Strategy, check_fraction, check_order
 
@@ -122,11 +123,10 @@ class LearnedStopping(Strategy):
                  exploration: float = 0.1, aggregator: str = "sum-prob", seed=None):
         super().__init__(n_actions, n_features, aggregator, seed)
         self.order = check_order(order, n_actions)
-        if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
-            raise ConfigError(f"bins: {bins!r} is not allowed; use an integer >= 1")
+        check_integer("bins", bins, 1, MAX_GRID, why="each bin costs memory per option")
+        check_state_budget("n_actions, bins", 4 * self.n_actions * int(bins), type(self).__name__)
         self.bins = int(bins)
-        if isinstance(exploration, bool) or not isinstance(exploration, (int, float)) or exploration < 0:
-            raise ConfigError(f"exploration: {exploration!r} is not allowed; use a number >= 0")
+        check_real("exploration", exploration, lo=0.0)
         self.exploration = float(exploration)
 
     def _reset_learning(self):

@@ -20,12 +20,12 @@ price of each option (no queueing) and tracks the mean observed price of each op
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..agents._params import MAX_FEATURES, MAX_OPTIONS, check_integer, check_real, show
 from ..errors import ConfigError
 from .aggregators import Aggregator, make_aggregator
 from .voting import Vote, no_vote
@@ -58,18 +58,19 @@ def check_order(order, n: int, where: str = "order") -> tuple[int, ...] | None:
     """``order`` as a tuple of distinct options in [0, n), or None."""
     if order is None:
         return None
-    if isinstance(order, (str, bytes)) or not hasattr(order, "__iter__"):
-        raise ConfigError(f"{where}: {order!r} is not allowed; give a list of option indices, e.g. [0, 3, 1, 2]")
+    if not isinstance(order, (list, tuple, np.ndarray)) or len(order) > n:
+        raise ConfigError(f"{where}: {show(order)} is not allowed; give a list of at most {n} option indices, "
+                          "e.g. [0, 3, 1, 2]")
+    if any(isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) for k in order):
+        raise ConfigError(f"{where}: {show(order)} is not allowed; option indices must be integers in [0, {n})")
     out = tuple(int(k) for k in order)
     if not out or len(set(out)) != len(out) or min(out) < 0 or max(out) >= n:
-        raise ConfigError(f"{where}: {list(order)!r} must be distinct option indices in [0, {n})")
+        raise ConfigError(f"{where}: {show(list(order))} is not allowed; it must be distinct option indices in [0, {n})")
     return out
 
 
 def check_fraction(value, name: str, lo_open: bool = False) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or not (0 < value <= 1 if lo_open else 0 <= value <= 1):
-        raise ConfigError(f"{name}: {value!r} is not allowed; use a number in {'(0, 1]' if lo_open else '[0, 1]'}")
+    check_real(name, value, lo=0.0, hi=1.0, lo_open=lo_open)
     return float(value)
 
 
@@ -92,8 +93,11 @@ class Strategy:
     name = "ensemble-strategy"
 
     def __init__(self, n_actions: int, n_features: int = 1, aggregator: str = "sum-prob", seed=None):
-        if isinstance(n_actions, bool) or not isinstance(n_actions, (int, np.integer)) or n_actions < 1:
-            raise ConfigError(f"n_actions: {n_actions!r} is not allowed; use an integer >= 1")
+        check_integer("n_actions", n_actions, 1, MAX_OPTIONS)
+        check_integer("n_features", n_features, 1, MAX_FEATURES)
+        if not isinstance(aggregator, str):
+            raise ConfigError(f"aggregator: {show(aggregator)} is not allowed; give an aggregator name such as "
+                              "'sum-prob' (see `idnbandit ensembles`)")
         self.n_actions = int(n_actions)
         self.n_features = n_features
         self.aggregator = aggregator

@@ -1,16 +1,18 @@
-"""Shared helpers of the idnbandit environments: scenario resolution, seeding, action checks."""
+"""Shared helpers of the idnbandit environments: scenario resolution, seeding, argument and action checks."""
 
 from __future__ import annotations
 
 import dataclasses
 
+import gymnasium as gym
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, close_matches
 from ..scenario.model import FeedbackMode, FeedbackSpec, Scenario
 
-__all__ = ["MAX_BACKLOG_S", "build_scenario", "check_episode_length", "check_action", "engine_seed", "feedback_info",
-           "completion_infos", "end_episode", "LazyInfo"]
+__all__ = ["MAX_BACKLOG_S", "build_scenario", "check_episode_length", "check_action", "check_reset_seed",
+           "check_keywords", "engine_seed", "feedback_info", "completion_infos", "end_episode", "LazyInfo",
+           "UnknownArgumentError", "ResetNeededError"]
 
 MAX_BACKLOG_S = 10.0  # load features (queue backlogs, seconds) are clipped to this in observations
 
@@ -35,6 +37,48 @@ def build_scenario(scenario, feedback: str | FeedbackMode | None = None) -> Scen
                           delay_s=scenario.feedback.delay_s)
         scenario = dataclasses.replace(scenario, feedback=fb)
     return scenario
+
+
+class UnknownArgumentError(ConfigError, TypeError):
+    """An environment got a keyword argument it does not take.
+
+    A :class:`ConfigError` (the message names the keyword and suggests close names) that is also the
+    ``TypeError`` Python raises for an unexpected keyword, so code that catches ``TypeError``
+    (Gymnasium's ``make``, Stable-Baselines3's ``make_vec_env``) keeps working.
+    """
+
+
+class ResetNeededError(ConfigError, gym.error.ResetNeeded):
+    """``step()`` before ``reset()``, or after the episode ended (a :class:`ConfigError` that is also
+    Gymnasium's ``ResetNeeded``, the error of its ``OrderEnforcing`` wrapper)."""
+
+
+def check_keywords(owner: str, unknown: dict, accepted) -> None:
+    """Raise :class:`UnknownArgumentError` for the first keyword of ``unknown`` (none: do nothing).
+
+    Examples
+    --------
+    >>> check_keywords("OffloadEnv", {"episode_lenght": 3}, ["scenario", "episode_length"])
+    Traceback (most recent call last):
+    ...
+    idnbandit.envs._common.UnknownArgumentError: OffloadEnv: unknown argument 'episode_lenght'; did you mean 'episode_length'?
+    """
+    if not unknown:
+        return
+    accepted = list(accepted)
+    name = sorted(unknown)[0]
+    hint = close_matches(name, accepted)
+    raise UnknownArgumentError(f"{owner}: unknown argument {name!r}; "
+                               + (f"did you mean {hint[0]!r}?" if hint else f"accepted: {', '.join(accepted)}"))
+
+
+def check_reset_seed(seed) -> int | None:
+    """``seed`` of ``reset(seed=...)``: None or an integer >= 0, else :class:`ConfigError`."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed: {seed!r} is not allowed; use None or an integer >= 0")
+    return int(seed)
 
 
 def check_episode_length(episode_length) -> int:

@@ -8,26 +8,29 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from ..errors import ConfigError
 from ..sim.compiled import NODE_BPS, NODE_PROP_S, OPT_COL, OPT_IN_BITS, OPT_LINKS, OPT_NLINKS
 from ..sim.engine import Engine
 from ._common import (
     MAX_BACKLOG_S,
+    ResetNeededError,
     build_scenario,
     check_action,
     check_episode_length,
+    check_keywords,
+    check_reset_seed,
     completion_infos,
     end_episode,
     engine_seed,
 )
 from ._kernels import N_RES, RES_REWARD, summarise_rows
+from ._render import RENDER_FPS, RENDER_MODES, Marks, RenderMixin, check_render_mode
 
 __all__ = ["CascadeEnv", "CASCADE_OBS_NAMES"]
 
 CASCADE_OBS_NAMES = ("maxprob", "margin", "entropy", "hop", "backlog_s", "elapsed")
 
 
-class CascadeEnv(gym.Env):
+class CascadeEnv(RenderMixin, gym.Env):
     """Optimal stopping along the path: at each node, serve the request there or forward it up.
 
     Description
@@ -104,21 +107,28 @@ class CascadeEnv(gym.Env):
         Requests per episode (default 200).
     feedback : str, optional
         Override the scenario's feedback mode (changes ``info`` only).
+    render_mode : str, optional
+        ``"rgb_array"`` or ``"ansi"``, as for ``Offload-v0``: the network, the queues, the request's
+        path with the stop where it waits for a decision (white frame) and the node that served the
+        last request (green frame).
+
+    Unknown keyword arguments, ``reset(seed=-1)`` and ``step()`` before ``reset()`` or after
+    truncation raise as in ``Offload-v0``; actions may be 0-d integer arrays.
 
     Version History
     ---------------
     * v0: initial version. Since the exact event core, a serving step's reward is that of the
-      requests finalised during it (see Rewards), not the served request's own reward.
+      requests finalised during it (see Rewards), not the served request's own reward. Render modes
+      ``"rgb_array"`` and ``"ansi"`` were added later (nothing else changed).
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": RENDER_MODES, "render_fps": RENDER_FPS}
 
     def __init__(self, scenario="idn-4tier", episode_length: int = 200, feedback: str | None = None,
-                 render_mode: str | None = None):
+                 render_mode: str | None = None, **unknown):
+        check_keywords("CascadeEnv", unknown, ["scenario", "episode_length", "feedback", "render_mode"])
         self.episode_length = check_episode_length(episode_length)
-        if render_mode is not None:
-            raise ConfigError(f"render_mode: {render_mode!r} is not allowed; this env does not render (use None)")
-        self.render_mode = None
+        self.render_mode = check_render_mode(render_mode)
         self.scenario = build_scenario(scenario, feedback)
         self.engine = eng = Engine(self.scenario)
         c = eng.compiled
@@ -148,6 +158,7 @@ class CascadeEnv(gym.Env):
         self._hop = 0
         self._started = False
         self._res = np.zeros(N_RES)
+        self._last: tuple[str, int] | None = None  # for render() only: ("served" | "forward", node index)
 
     @property
     def n_stops(self) -> int:
@@ -167,25 +178,28 @@ class CascadeEnv(gym.Env):
         return np.clip(x, 0.0, 1.0)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
+        super().reset(seed=check_reset_seed(seed))
         self.engine.reset(engine_seed(self.np_random))
         self._t = 0
         self._hop = 0
+        self._last = None
         self._started = True
         self.engine.next_request()
         return self._obs(), {}
 
     def step(self, action):
         if not self._started:
-            raise ConfigError("step: call reset() before step() (also after a truncated episode)")
+            raise ResetNeededError("step: call reset() before step() (also after a truncated episode)")
         a = check_action(action, 2)
         eng = self.engine
         o = eng.origin
         stops = self._stops[o]
         if a == 1 and self._hop < len(stops) - 1:
+            self._last = ("forward", self._stop_nodes[o][self._hop])
             self._hop += 1
             return self._obs(), 0.0, False, False, {"served": False, "hop": self._hop, "completed": []}
         hop = self._hop
+        self._last = ("served", self._stop_nodes[o][hop])
         est = eng.counterfactual_rewards()[stops]
         s = eng.sample
         g = eng.apply(stops[hop])
@@ -201,3 +215,18 @@ class CascadeEnv(gym.Env):
         info = {"served": True, "hop": hop, "request": g, "origin": o, "sample": s, "estimates": est,
                 "completed": completion_infos(self.scenario, rows, eng.n_options)}
         return obs, float(self._res[RES_REWARD]), False, truncated, info
+
+    def _render_marks(self) -> Marks:
+        eng, nodes = self.engine, self.scenario.nodes
+        title = f"Cascade-v0 {self.scenario.name} step {self._t}/{self.episode_length}"
+        lines = []
+        current = -1
+        if self._started:
+            o = eng.origin
+            current = self._stop_nodes[o][self._hop]
+            lines.append(f"request at stop {self._hop + 1}/{len(self._stops[o])}: {nodes[current].name}")
+        if self._last is None:
+            return Marks(title, (*lines, "last action: none yet"), current)
+        what, node = self._last
+        text = f"last: served at {nodes[node].name}" if what == "served" else f"last: forwarded from {nodes[node].name}"
+        return Marks(title, (*lines, text), current, (node,) if what == "served" else ())

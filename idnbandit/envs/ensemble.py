@@ -10,17 +10,21 @@ from gymnasium import spaces
 
 from ..ensembles import confidence_vote, majority_vote, make_aggregator
 from ..errors import ConfigError
-from ..sim.compiled import FEEDBACK_CODES, OPT_COL, OPT_LOCAL
+from ..sim.compiled import FEEDBACK_CODES, OPT_COL, OPT_LOCAL, OPT_NODE
 from ..sim.engine import Engine
 from ..sim.ensemble_run import label_seen, trace_columns
 from ._common import (
+    ResetNeededError,
     build_scenario,
     check_action,
     check_episode_length,
+    check_keywords,
+    check_reset_seed,
     completion_infos,
     end_episode,
     engine_seed,
 )
+from ._render import RENDER_FPS, RENDER_MODES, Marks, RenderMixin, check_render_mode
 
 __all__ = ["EnsembleEnv", "AGGREGATIONS", "INVALID_PENALTY", "aggregate"]
 
@@ -61,7 +65,7 @@ def aggregate(preds: np.ndarray, confs: np.ndarray, how: str) -> tuple[int, floa
                       f"need full probability vectors: idnbandit.ensembles.make_aggregator)")
 
 
-class EnsembleEnv(gym.Env):
+class EnsembleEnv(RenderMixin, gym.Env):
     """Build an ensemble per request: query one more model (which?) or stop and answer.
 
     Description
@@ -130,6 +134,13 @@ class EnsembleEnv(gym.Env):
         ``reset`` and learn from every answered request whose label the scenario's feedback mode
         reveals (as in :func:`idnbandit.sim.simulate`); ``"bagging"`` is seeded from the env's
         generator.
+    render_mode : str, optional
+        ``"rgb_array"`` or ``"ansi"``, as for ``Offload-v0``: the network, the queues, the request's
+        origin and path (white frame, yellow links) and the nodes of the models queried so far for
+        it (green frames; those of the last answered request once it is answered).
+
+    Unknown keyword arguments, ``reset(seed=-1)`` and ``step()`` before ``reset()`` or after
+    truncation raise as in ``Offload-v0``; actions may be 0-d integer arrays.
 
     Version History
     ---------------
@@ -137,25 +148,28 @@ class EnsembleEnv(gym.Env):
       later (same observations, rewards and trajectories for ``"majority"`` and ``"confidence"``).
       Since the exact event core, query prices are decision-time estimates (before, the simulator
       had no later arrivals to overtake a request, and the estimate was the outcome) and ``info``
-      lists the completed requests.
+      lists the completed requests. Render modes ``"rgb_array"`` and ``"ansi"`` were added later
+      (nothing else changed).
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": RENDER_MODES, "render_fps": RENDER_FPS}
 
     def __init__(self, scenario="idn-4tier", episode_length: int = 200, aggregation: str = "majority",
-                 render_mode: str | None = None):
+                 render_mode: str | None = None, **unknown):
+        check_keywords("EnsembleEnv", unknown, ["scenario", "episode_length", "aggregation", "render_mode"])
         self.episode_length = check_episode_length(episode_length)
-        if aggregation not in AGGREGATIONS:
+        if not isinstance(aggregation, str) or aggregation not in AGGREGATIONS:
             raise ConfigError(f"aggregation: {aggregation!r} is not allowed; use one of {', '.join(AGGREGATIONS)}")
-        if render_mode is not None:
-            raise ConfigError(f"render_mode: {render_mode!r} is not allowed; this env does not render (use None)")
-        self.render_mode = None
+        self.render_mode = check_render_mode(render_mode)
         self.aggregation = aggregation
         self.scenario = build_scenario(scenario)
         self.engine = Engine(self.scenario)
         self.n_models = m = self.engine.n_options
         self._cols = trace_columns(self.scenario, self.engine.trace)
         self._agg = None
+        self._t = 0
+        self._queried: list[int] = []
+        self._last_answer: tuple[int, list[int], bool] | None = None  # for render(): origin, queried, correct
         self.action_space = spaces.Discrete(m + 1)
         self.observation_space = spaces.Box(0.0, 1.0, (3 * m + 2,), dtype=np.float32)
         self._started = False
@@ -196,8 +210,9 @@ class EnsembleEnv(gym.Env):
         return np.clip(np.concatenate([q, self._confs, agree, tail]).astype(np.float32), 0.0, 1.0)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
+        super().reset(seed=check_reset_seed(seed))
         self.engine.reset(engine_seed(self.np_random))
+        self._last_answer = None
         if self.aggregation not in ("majority", "confidence"):
             agg_seed = engine_seed(self.np_random) if self.aggregation == "bagging" else None
             self._agg = make_aggregator(self.aggregation, self.n_models, self.engine.trace.n_classes, seed=agg_seed)
@@ -208,7 +223,7 @@ class EnsembleEnv(gym.Env):
 
     def step(self, action):
         if not self._started:
-            raise ConfigError("step: call reset() before step() (also after a truncated episode)")
+            raise ResetNeededError("step: call reset() before step() (also after a truncated episode)")
         a = check_action(action, self.n_models + 1)
         eng, c = self.engine, self.engine.compiled
         self._steps += 1
@@ -239,6 +254,7 @@ class EnsembleEnv(gym.Env):
             if seen is not None and members:
                 self._agg.update(members, probs, seen)
         reward += c.w_acc * float(correct)
+        self._last_answer = (eng.origin, list(self._queried), bool(correct))
         # the simulator serves every request once: send the last queried option (option 0, unpaid, if none)
         g = eng.apply(self._queried[-1] if self._queried else 0)
         self._t += 1
@@ -254,3 +270,22 @@ class EnsembleEnv(gym.Env):
             rows = eng.completed_rows()
         info["completed"] = completion_infos(self.scenario, rows, eng.n_options)
         return obs, float(reward), False, truncated, info
+
+    def _render_marks(self) -> Marks:
+        c, nodes = self.engine.compiled, self.scenario.nodes
+        title = f"Ensemble-v0 {self.scenario.name} step {self._t}/{self.episode_length}"
+        lines, chosen = [], ()
+        if self._started and self._queried:
+            o = self.engine.origin
+            chosen = tuple(int(c.opt_i[o, j, OPT_NODE]) for j in self._queried)
+            lines.append("queried: " + " ".join(f"{j}@{nodes[n].name}" for j, n in zip(self._queried, chosen,
+                                                                                      strict=True)))
+        elif self._last_answer is not None:
+            o, queried, correct = self._last_answer
+            chosen = tuple(int(c.opt_i[o, j, OPT_NODE]) for j in queried)
+            lines.append(f"last answer: {'right' if correct else 'wrong'}, queried "
+                         + (" ".join(f"{j}@{nodes[n].name}" for j, n in zip(queried, chosen, strict=True))
+                            or "none"))
+        else:
+            lines.append("no query yet")
+        return Marks(title, tuple(lines), chosen=chosen)

@@ -45,6 +45,8 @@ from ._common import (
     build_scenario,
     check_action,
     check_episode_length,
+    check_keywords,
+    check_reset_seed,
     engine_seed,
     feedback_info,
 )
@@ -141,8 +143,9 @@ class MultiAgentIDNEnv(AECEnv):
     metadata = {"render_modes": [], "name": "idnbandit_multiagent_v0", "is_parallelizable": False}
 
     def __init__(self, scenario="shared-edge", episode_length: int = 200, scope: str = "per-node",
-                 feedback: str | None = None, render_mode: str | None = None):
+                 feedback: str | None = None, render_mode: str | None = None, **unknown):
         super().__init__()
+        check_keywords("MultiAgentIDNEnv", unknown, ["scenario", "episode_length", "scope", "feedback", "render_mode"])
         if render_mode is not None:
             raise ConfigError(f"render_mode: {render_mode!r} is not allowed; this env does not render (use None)")
         self.render_mode = None
@@ -172,6 +175,7 @@ class MultiAgentIDNEnv(AECEnv):
 
     # ------------------------------------------------------------------ episode
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None):
+        seed = check_reset_seed(seed)
         if seed is not None or self._np_random is None:
             self._np_random = np.random.default_rng(seed)
         run_seed = engine_seed(self._np_random)

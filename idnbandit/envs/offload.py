@@ -8,15 +8,18 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from ..errors import ConfigError
+from ..sim.compiled import OPT_NODE
 from ..sim.core import C_DECIDE, C_DONE
 from ..sim.engine import Engine
 from ._common import (
     MAX_BACKLOG_S,
     LazyInfo,
+    ResetNeededError,
     build_scenario,
     check_action,
     check_episode_length,
+    check_keywords,
+    check_reset_seed,
     completion_infos,
     engine_seed,
 )
@@ -32,8 +35,9 @@ from ._kernels import (
     out_buffer,
     summarise_rows,
 )
+from ._render import RENDER_FPS, RENDER_MODES, Marks, RenderMixin, check_render_mode
 
-__all__ = ["OffloadEnv", "observation_bounds"]
+__all__ = ["OffloadEnv", "observation_bounds", "offload_marks"]
 
 
 def observation_bounds(context_names: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -43,7 +47,20 @@ def observation_bounds(context_names: list[str]) -> tuple[np.ndarray, np.ndarray
     return low, high
 
 
-class OffloadEnv(gym.Env):
+def offload_marks(env_id: str, scenario, compiled, t: int, episode_length: int, last_action, res: np.ndarray) -> Marks:
+    """What a picture of Offload-v0 marks: the option chosen for the last request sent (``res`` is the
+    step's summary row, ``last_action`` None before the first step of an episode)."""
+    title = f"{env_id} {scenario.name} step {t}/{episode_length}"
+    if last_action is None:
+        return Marks(title, ("last decision: none yet",))
+    o, k = int(res[RES_ORIGIN]), int(last_action)
+    node, model = scenario.options(scenario.workload.origins[o])[k]
+    return Marks(title, (f"last: request {int(res[RES_REQUEST])} option {k} -> {node}/{model}",
+                         f"step reward {float(res[RES_REWARD]):+.3f} ({int(res[RES_N])} requests done)"),
+                 chosen=(int(compiled.opt_i[o, k, OPT_NODE]),))
+
+
+class OffloadEnv(RenderMixin, gym.Env):
     """Choose, for each arriving request, where it is served: locally or on a node up its path.
 
     Description
@@ -127,22 +144,34 @@ class OffloadEnv(gym.Env):
     feedback : str, optional
         Override the scenario's feedback mode: ``"full"``, ``"bandit"``, ``"label_on_forward"``
         or ``"proxy"``; it only changes ``info['feedback_*']``.
+    render_mode : str, optional
+        ``"rgb_array"``: ``render()`` returns a (H, W, 3) uint8 picture of the network (nodes by
+        tier, queue backlogs on a log scale from 1 ms to 10 s, the pending request's origin and path
+        in white and yellow, the node of the last decision in green); ``"ansi"``: the same as text.
+        Pictures are drawn only when ``render()`` is called. ``"human"`` through ``gymnasium.make``
+        uses Gymnasium's ``HumanRendering`` wrapper (pygame).
+
+    Unknown keyword arguments raise :class:`~idnbandit.envs._common.UnknownArgumentError` (a
+    ``ConfigError`` and ``TypeError``) naming the keyword; ``reset(seed=-1)`` a ``ConfigError``;
+    ``step()`` before ``reset()`` or after truncation :class:`~idnbandit.envs._common.ResetNeededError`
+    (a ``ConfigError`` and Gymnasium's ``ResetNeeded``). Actions may be ints, numpy integers, or
+    integer arrays with one element (what ``model.predict`` of Stable-Baselines3 returns).
 
     Version History
     ---------------
     * v0: initial version. Since the exact event core (requests FIFO in arrival order), rewards
       arrive with the responses (see Rewards) and ``info`` lists the completed requests; before, a
-      step returned the request's own outcome at once.
+      step returned the request's own outcome at once. Render modes ``"rgb_array"`` and ``"ansi"``
+      were added later (nothing else changed).
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": RENDER_MODES, "render_fps": RENDER_FPS}
 
     def __init__(self, scenario="idn-4tier", episode_length: int = 1000, feedback: str | None = None,
-                 render_mode: str | None = None):
+                 render_mode: str | None = None, **unknown):
+        check_keywords("OffloadEnv", unknown, ["scenario", "episode_length", "feedback", "render_mode"])
         self.episode_length = check_episode_length(episode_length)
-        if render_mode is not None:
-            raise ConfigError(f"render_mode: {render_mode!r} is not allowed; this env does not render (use None)")
-        self.render_mode = None
+        self.render_mode = check_render_mode(render_mode)
         self.scenario = build_scenario(scenario, feedback)
         self.engine = Engine(self.scenario)
         self.n_options = self.engine.n_options
@@ -153,6 +182,7 @@ class OffloadEnv(gym.Env):
         self.observation_space = spaces.Box(low, high, dtype=np.float32)
         self._t = 0
         self._started = False
+        self._last_action = None  # for render() only
         self._ob = np.stack([np.zeros_like(low), low, high])  # observation buffer and its bounds, for the kernel
         self._obs = self._ob[0]
         # the step's summary (row 0, RES_* columns) and its first record rows, written by the kernel
@@ -160,9 +190,10 @@ class OffloadEnv(gym.Env):
         self._res = self._out[0]
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
+        super().reset(seed=check_reset_seed(seed))
         self.engine.reset(engine_seed(self.np_random))
         self._t = 0
+        self._last_action = None
         eng = self.engine
         self._serve(offload_resume(*eng.packs, self._obs, self._low, self._high, self._res, False), False)
         self._started = True
@@ -192,9 +223,10 @@ class OffloadEnv(gym.Env):
     def step(self, action):
         # hot path: one fused kernel call (send, run to the next arrival, observation, reward), a lazy info dict
         if not self._started:
-            raise ConfigError("step: call reset() before step() (also after a truncated episode)")
+            raise ResetNeededError("step: call reset() before step() (also after a truncated episode)")
         if (type(action) is not int and type(action) is not np.int64) or not 0 <= action < self.n_options:
             action = check_action(action, self.n_options)
+        self._last_action = action
         self._t += 1
         last = self._t >= self.episode_length
         r = offload_step(*self._kargs, action, last)
@@ -212,3 +244,7 @@ class OffloadEnv(gym.Env):
             rows = out[1:1 + int(res[RES_N]), :self._rec.shape[1]]
         return {"request": int(res[RES_REQUEST]), "origin": int(res[RES_ORIGIN]), "sample": int(res[RES_SAMPLE]),
                 "completed": completion_infos(self.scenario, rows, self.n_options)}
+
+    def _render_marks(self) -> Marks:
+        return offload_marks("Offload-v0", self.scenario, self.engine.compiled, self._t, self.episode_length,
+                             self._last_action, self._res)

@@ -6,7 +6,7 @@
 >>> obs, infos = envs.reset(seed=0)
 >>> obs, rewards, terminations, truncations, infos = envs.step(envs.action_space.sample())
 >>> obs.shape, rewards.shape
-((4, 5), (4,))
+((4, 4), (4,))
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from gymnasium.vector.utils import batch_space
 from ..errors import ConfigError
 from ..sim.core import C_DECIDE, C_DONE
 from ..sim.workload import BLOCK
-from ._common import engine_seed
+from ._common import ResetNeededError, check_keywords, check_reset_seed, engine_seed
 from ._kernels import (
     N_RES,
     RES_CORRECT,
@@ -37,9 +37,12 @@ from ._kernels import (
     summarise_rows,
     vec_offload_step,
 )
-from .offload import OffloadEnv
+from ._render import RENDER_FPS, RENDER_MODES, Picture, render_picture
+from .offload import OffloadEnv, offload_marks
 
-__all__ = ["OffloadVectorEnv"]
+__all__ = ["OffloadVectorEnv", "MAX_NUM_ENVS"]
+
+MAX_NUM_ENVS = 4096  # copies of one vector env (each holds its own engine, ~0.2 MB and up)
 
 
 class OffloadVectorEnv(VectorEnv):
@@ -61,9 +64,12 @@ class OffloadVectorEnv(VectorEnv):
     Parameters
     ----------
     num_envs : int
-        Number of copies.
-    scenario, episode_length, feedback, render_mode
+        Number of copies (1 to ``MAX_NUM_ENVS`` = 4096).
+    scenario, episode_length, feedback
         As for :class:`~idnbandit.envs.offload.OffloadEnv`.
+    render_mode : str, optional
+        ``"rgb_array"`` or ``"ansi"``: ``render()`` returns a tuple with the picture of every copy
+        (as Gymnasium's ``SyncVectorEnv`` does), drawn as for the single env.
 
     Notes
     -----
@@ -77,15 +83,18 @@ class OffloadVectorEnv(VectorEnv):
     of addresses that is refreshed whenever Python re-allocates a copy's state.
     """
 
-    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": RENDER_MODES, "render_fps": RENDER_FPS}
 
     def __init__(self, num_envs: int = 1, scenario="idn-4tier", episode_length: int = 1000,
-                 feedback: str | None = None, render_mode: str | None = None):
-        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
-            raise ConfigError(f"num_envs: {num_envs!r} is not allowed; use an integer >= 1")
+                 feedback: str | None = None, render_mode: str | None = None, **unknown):
+        check_keywords("OffloadVectorEnv", unknown, ["num_envs", "scenario", "episode_length", "feedback",
+                                                     "render_mode"])
+        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) \
+                or not 1 <= num_envs <= MAX_NUM_ENVS:
+            raise ConfigError(f"num_envs: {num_envs!r} is not allowed; use an integer in [1, {MAX_NUM_ENVS}]")
         proto = OffloadEnv(scenario, episode_length=episode_length, feedback=feedback, render_mode=render_mode)
         n = self.num_envs = int(num_envs)
-        self.scenario, self.episode_length, self.render_mode = proto.scenario, proto.episode_length, None
+        self.scenario, self.episode_length, self.render_mode = proto.scenario, proto.episode_length, proto.render_mode
         self.context_names, self.n_options = proto.context_names, proto.n_options
         self.single_observation_space = proto.observation_space
         self.single_action_space = proto.action_space
@@ -103,6 +112,8 @@ class OffloadVectorEnv(VectorEnv):
         self._t = np.zeros(n, np.int64)
         self._autoreset = np.zeros(n, bool)
         self._started = False
+        self._last_actions = np.full(n, -1, np.int64)  # for render() only (-1: none yet in the episode)
+        self._picture: Picture | None = None
 
     def _serve(self, i: int, code: int, last: bool) -> None:
         """Serve copy ``i``'s core until its step is done (as the single env does), refresh its address."""
@@ -125,6 +136,7 @@ class OffloadVectorEnv(VectorEnv):
         e = self.engines[i]
         e.reset(engine_seed(self._gens[i]))
         self._t[i] = 0
+        self._last_actions[i] = -1
         self._serve(i, offload_resume(*e.packs, self._obs[i], self._low, self._high, self._res[i], False), False)
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
@@ -136,9 +148,12 @@ class OffloadVectorEnv(VectorEnv):
         if seed is None:
             seeds = [None] * n
         elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-            seeds = [int(seed) + i for i in range(n)]
+            seeds = [check_reset_seed(seed) + i for i in range(n)]
         else:
-            seeds = list(seed)
+            if not isinstance(seed, (list, tuple, np.ndarray)):
+                raise ConfigError(f"seed: {seed!r} is not allowed; use None, an integer >= 0 or a list of "
+                                  f"{n} of them")
+            seeds = [check_reset_seed(s) for s in seed]
             if len(seeds) != n:
                 raise ConfigError(f"seed: a list of seeds needs num_envs={n} entries, got {len(seeds)}")
         if seed is not None:
@@ -154,7 +169,7 @@ class OffloadVectorEnv(VectorEnv):
     def step(self, actions):
         """Step every copy (NEXT_STEP autoreset); returns batched obs, rewards, terminations, truncations, infos."""
         if not self._started:
-            raise ConfigError("step: call reset() before step()")
+            raise ResetNeededError("step: call reset() before step()")
         a = np.asarray(actions)
         if a.shape != (self.num_envs,) or not np.issubdtype(a.dtype, np.integer) or a.dtype == bool \
                 or (a.size and (a.min() < 0 or a.max() >= self.n_options)):
@@ -163,6 +178,7 @@ class OffloadVectorEnv(VectorEnv):
         a = a.astype(np.int64, copy=False)
         resetting = self._autoreset
         active = ~resetting
+        self._last_actions[active] = a[active]
         self._t[active] += 1
         last = active & (self._t >= self.episode_length)
         codes, res = self._codes, self._res
@@ -182,3 +198,17 @@ class OffloadVectorEnv(VectorEnv):
                  "feedback_reward_sum": res[:, RES_FEEDBACK_SUM].copy(), "_feedback_reward_sum": active,
                  "request": res[:, RES_REQUEST].astype(np.int64), "_request": active}
         return self._obs.copy(), rewards, np.zeros(self.num_envs, bool), last.copy(), infos
+
+    def render(self) -> tuple | None:
+        """The picture of every copy (a tuple of (H, W, 3) uint8 arrays or strings), None without a render mode."""
+        if self.render_mode is None:
+            return None
+        if self._picture is None:
+            self._picture = Picture(self.scenario)
+        out = []
+        for i, e in enumerate(self.engines):
+            last = None if self._last_actions[i] < 0 else int(self._last_actions[i])
+            marks = offload_marks(f"Offload-v0 [{i}]", self.scenario, e.compiled, int(self._t[i]), self.episode_length,
+                                  last, self._res[i])
+            out.append(render_picture(self._picture, e, marks, self.render_mode))
+        return tuple(out)

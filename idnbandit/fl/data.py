@@ -142,11 +142,13 @@ def dirichlet_partition(labels: np.ndarray, n_clients: int, alpha: float, seed=0
     ConfigError
         Bad ``n_clients``, ``alpha`` or ``shares``, or no partition meets ``min_size``.
     """
-    if isinstance(n_clients, bool) or not isinstance(n_clients, (int, np.integer)) or n_clients < 1:
-        raise ConfigError(f"n_clients: {n_clients!r} is not allowed; it must be a positive integer")
+    labels = np.asarray(labels)
+    if (isinstance(n_clients, bool) or not isinstance(n_clients, (int, np.integer))
+            or not 1 <= n_clients <= max(len(labels), 1)):  # before any per-client array is allocated
+        raise ConfigError(f"n_clients: {n_clients!r} is not allowed; it must be an integer in [1, {len(labels):,}] "
+                          "(at most one client per sample)")
     if not np.isfinite(alpha) or alpha <= 0:
         raise ConfigError(f"alpha: {alpha!r} is not allowed; the Dirichlet concentration must be > 0")
-    labels = np.asarray(labels)
     if shares is None:
         base = np.full(n_clients, 1.0 / n_clients)
     else:

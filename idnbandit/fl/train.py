@@ -30,6 +30,8 @@ __all__ = ["TrainConfig", "Client", "get_state", "set_state", "local_train", "fe
 
 #: aggregation methods of :func:`federated_round`
 METHODS = ("fedavg", "fedprox")
+MAX_LOCAL_EPOCHS = 10_000  # local epochs per round (a typo such as 10**12 would never finish)
+MAX_BATCH_SIZE = 1_000_000  # samples per SGD step
 
 
 @dataclass(frozen=True)
@@ -60,10 +62,10 @@ class TrainConfig:
     prox_mu: float = 0.01
 
     def __post_init__(self):
-        for name in ("local_epochs", "batch_size"):
+        for name, hi in (("local_epochs", MAX_LOCAL_EPOCHS), ("batch_size", MAX_BATCH_SIZE)):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ConfigError(f"{name}: {v!r} is not allowed; it must be a positive integer")
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v <= hi:
+                raise ConfigError(f"{name}: {v!r} is not allowed; it must be an integer in [1, {hi:,}]")
         for name, lo_ok in (("lr", False), ("momentum", True), ("weight_decay", True), ("prox_mu", True)):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not np.isfinite(v) or v < 0 or (v == 0 and not lo_ok):

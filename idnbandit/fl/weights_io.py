@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -37,11 +36,10 @@ def save_weights(path: str | os.PathLike, models: Mapping[str, Mapping[str, np.n
         for k, v in state.items():
             flat[f"{name}{_SEP}{k}"] = np.asarray(v)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as f:
-        tmp = f.name
+    from .._io import atomic_open
+
+    with atomic_open(path, "wb") as f:
         np.savez_compressed(f, **flat)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
     return path
 
 

@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
+from ..traces.limits import check_trace_size
+from . import limits as _lim
 
 __all__ = [
     "Tier",
@@ -60,7 +62,10 @@ class Tier(_StrEnum):
 
     @property
     def level(self) -> int:
-        return list(Tier).index(self)
+        return _TIER_LEVEL[self]
+
+
+_TIER_LEVEL = {t: i for i, t in enumerate(Tier)}
 
 
 class ArrivalProcess(_StrEnum):
@@ -90,14 +95,34 @@ class FaultKind(_StrEnum):
     NODE_SLOWDOWN = "node_slowdown"  # node `target` computes at `factor` x speed
 
 
-def _positive(where: str, value, *, allow_zero: bool = False, integer: bool = False) -> None:
+def _positive(where: str | tuple[str, str], value, *, allow_zero: bool = False, integer: bool = False,
+              hi=None, lo=None) -> None:
+    """``value`` a finite number (an integer if ``integer``) in ``[lo, hi]``, else :class:`ConfigError`.
+
+    Defaults: ``lo`` = 0 if ``allow_zero`` else 1 (integers) or ``MIN_POSITIVE`` (numbers); ``hi`` =
+    ``MAX_MAGNITUDE``. The message gives the range (``it must be finite and in [1e-9, 1e12]``).
+    """
+    t = type(value)
+    if t is int or (t is float and not integer):  # fast path: in range (NaN and inf fail the comparison)
+        low = lo if lo is not None else (0 if allow_zero else (1 if integer else _lim.MIN_POSITIVE))
+        if low <= value <= (_lim.MAX_MAGNITUDE if hi is None else hi):
+            return
+    if isinstance(where, tuple):  # (prefix, field): joined only for a message
+        where = ".".join(where)
     ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
     if isinstance(value, bool) or not ok_type:
         kind = "an integer" if integer else "a number"
-        raise ConfigError(f"{where}: {value!r} is not {kind}")
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigError(f"{where}: {value!r} is not allowed; it must be finite and {bound}")
+        raise ConfigError(f"{where}: {_lim.show(value)} is not {kind}")
+    if lo is None:
+        lo = 0 if allow_zero else (1 if integer else _lim.MIN_POSITIVE)
+    if hi is None:
+        hi = _lim.MAX_MAGNITUDE
+    if not (value >= lo and value <= hi) or (not integer and not math.isfinite(value)):
+        if integer:
+            rng = f"an integer in [{_lim.fmt_bound(lo)}, {_lim.fmt_bound(hi)}]"
+        else:
+            rng = f"finite and in [{_lim.fmt_bound(lo)}, {_lim.fmt_bound(hi)}]"
+        raise ConfigError(f"{where}: {_lim.show(value)} is not allowed; it must be {rng}")
 
 
 def _name(where: str, value) -> None:
@@ -132,11 +157,12 @@ class ModelSpec:
 
     def __post_init__(self):
         _name("models.name", self.name)
-        _name(f"models[{self.name}].trace_column", self.trace_column)
-        _positive(f"models[{self.name}].gflops", self.gflops)
-        _positive(f"models[{self.name}].memory_mb", self.memory_mb)
-        _positive(f"models[{self.name}].input_bytes", self.input_bytes, integer=True)
-        _positive(f"models[{self.name}].output_bytes", self.output_bytes, integer=True)
+        w = f"models[{self.name}]"
+        _name(f"{w}.trace_column", self.trace_column)
+        _positive((w, "gflops"), self.gflops)
+        _positive((w, "memory_mb"), self.memory_mb)
+        _positive((w, "input_bytes"), self.input_bytes, integer=True, hi=_lim.MAX_BYTES)
+        _positive((w, "output_bytes"), self.output_bytes, integer=True, hi=_lim.MAX_BYTES)
 
 
 @dataclass(frozen=True)
@@ -155,11 +181,12 @@ class Node:
 
     def __post_init__(self):
         _name("nodes.name", self.name)
-        object.__setattr__(self, "tier", Tier.parse(self.tier, f"nodes[{self.name}].tier"))
-        _positive(f"nodes[{self.name}].speed_gflops", self.speed_gflops)
-        _positive(f"nodes[{self.name}].servers", self.servers, integer=True)
-        _positive(f"nodes[{self.name}].memory_mb", self.memory_mb)
-        _positive(f"nodes[{self.name}].cost_per_request", self.cost_per_request, allow_zero=True)
+        w = f"nodes[{self.name}]"
+        object.__setattr__(self, "tier", Tier.parse(self.tier, f"{w}.tier"))
+        _positive((w, "speed_gflops"), self.speed_gflops)
+        _positive((w, "servers"), self.servers, integer=True, hi=_lim.MAX_SERVERS)
+        _positive((w, "memory_mb"), self.memory_mb)
+        _positive((w, "cost_per_request"), self.cost_per_request, allow_zero=True)
         object.__setattr__(self, "models", tuple(self.models))
         if self.parent is not None and self.uplink is None:
             raise ConfigError(f"nodes[{self.name}].uplink: missing; a node with a parent needs an uplink")
@@ -181,9 +208,10 @@ class Background:
     def __post_init__(self):
         _name("workload.background.node", self.node)
         where = f"workload.background[{self.node}]"
-        _positive(f"{where}.utilisation", self.utilisation, allow_zero=True)
-        if self.utilisation >= 1:
-            raise ConfigError(f"{where}.utilisation: {self.utilisation!r} is not allowed; it must be < 1")
+        u = self.utilisation
+        _positive(f"{where}.utilisation", u, allow_zero=True)  # a number, finite, >= 0
+        if u >= 1:
+            raise ConfigError(f"{where}.utilisation: {_lim.show(u)} is not allowed; it must be finite and in [0, 1)")
         _positive(f"{where}.mean_service_ms", self.mean_service_ms)
         object.__setattr__(self, "service", ServiceDistribution.parse(self.service, f"{where}.service"))
 
@@ -214,11 +242,11 @@ class Workload:
             _name("workload.origins", o)
         object.__setattr__(self, "process", ArrivalProcess.parse(self.process, "workload.process"))
         _positive("workload.rate_per_s", self.rate_per_s)
-        _positive("workload.burst_factor", self.burst_factor)
+        _positive("workload.burst_factor", self.burst_factor, hi=_lim.MAX_BURST_FACTOR)
         _positive("workload.mean_burst_s", self.mean_burst_s)
         _positive("workload.mean_calm_s", self.mean_calm_s)
-        _positive("workload.diurnal_period_s", self.diurnal_period_s)
-        _positive("workload.diurnal_amplitude", self.diurnal_amplitude, allow_zero=True)
+        _positive("workload.diurnal_period_s", self.diurnal_period_s, lo=_lim.MIN_DIURNAL_PERIOD_S)
+        _positive("workload.diurnal_amplitude", self.diurnal_amplitude, allow_zero=True, hi=1)
         if self.diurnal_amplitude > 1:
             raise ConfigError(
                 f"workload.diurnal_amplitude: {self.diurnal_amplitude!r} is not allowed; it must be in [0, 1]"
@@ -230,6 +258,23 @@ class Workload:
                     "workload.burst_factor: too large for the burst/calm durations "
                     f"(burst_factor * mean_burst_s / (mean_burst_s + mean_calm_s) = {self.burst_factor * frac:.3g}"
                     " must be < 1 so that the calm-state rate stays positive)"
+                )
+            switches = 2.0 / (self.mean_burst_s + self.mean_calm_s) / (len(self.origins) * self.rate_per_s)
+            if switches > _lim.MAX_SWITCHES_PER_REQUEST:
+                raise ConfigError(
+                    f"workload.mean_burst_s: {self.mean_burst_s!r} is not allowed; with mean_calm_s = "
+                    f"{self.mean_calm_s!r} and {len(self.origins)} origin(s) at rate_per_s = {self.rate_per_s!r} the "
+                    f"bursty state switches {switches:.3g} times per request; it must be <= "
+                    f"{_lim.fmt_bound(_lim.MAX_SWITCHES_PER_REQUEST)} (2 / (mean_burst_s + mean_calm_s) <= "
+                    f"{_lim.fmt_bound(_lim.MAX_SWITCHES_PER_REQUEST)} x the request rate): lengthen the sojourns"
+                )
+            calm = (1 - self.burst_factor * frac) / (1 - frac) if frac < 1 else math.inf
+            if calm > _lim.MAX_BURST_FACTOR:
+                raise ConfigError(
+                    f"workload.mean_calm_s: {self.mean_calm_s!r} is not allowed; with mean_burst_s = "
+                    f"{self.mean_burst_s!r} and burst_factor = {self.burst_factor!r} the calm-state rate is "
+                    f"{calm:.3g} x rate_per_s; it must be <= {_lim.fmt_bound(_lim.MAX_BURST_FACTOR)} x "
+                    "(arrivals are thinned from the faster state): lengthen mean_calm_s or raise burst_factor"
                 )
         if self.process is ArrivalProcess.REPLAY and not self.replay_file:
             raise ConfigError("workload.replay_file: missing; process = 'replay' needs a timestamp file")
@@ -264,8 +309,9 @@ class FeedbackSpec:
 
     def __post_init__(self):
         object.__setattr__(self, "mode", FeedbackMode.parse(self.mode, "feedback.mode"))
-        _positive("feedback.delay_requests", self.delay_requests, allow_zero=True, integer=True)
-        _positive("feedback.delay_s", self.delay_s, allow_zero=True)
+        _positive("feedback.delay_requests", self.delay_requests, allow_zero=True, integer=True,
+                  hi=_lim.MAX_DELAY_REQUESTS)
+        _positive("feedback.delay_s", self.delay_s, allow_zero=True, hi=_lim.MAX_TIME_S)
         if self.delay_requests and self.delay_s:
             raise ConfigError("feedback: set at most one of delay_requests and delay_s")
 
@@ -297,8 +343,8 @@ class Fault:
     def __post_init__(self):
         object.__setattr__(self, "kind", FaultKind.parse(self.kind, "faults.kind"))
         _name("faults.target", self.target)
-        _positive("faults.start_s", self.start_s, allow_zero=True)
-        _positive("faults.end_s", self.end_s)
+        _positive("faults.start_s", self.start_s, allow_zero=True, hi=_lim.MAX_TIME_S)
+        _positive("faults.end_s", self.end_s, hi=_lim.MAX_TIME_S)
         if self.end_s <= self.start_s:
             raise ConfigError(f"faults[{self.target}].end_s: {self.end_s!r} must be > start_s ({self.start_s!r})")
         _positive("faults.factor", self.factor)
@@ -316,17 +362,22 @@ class SyntheticTraceSpec:
 
     def __post_init__(self):
         object.__setattr__(self, "model_names", tuple(self.model_names))
-        object.__setattr__(self, "accuracies", tuple(float(a) for a in self.accuracies))
+        try:
+            object.__setattr__(self, "accuracies", tuple(float(a) for a in self.accuracies))
+        except (TypeError, ValueError):
+            raise ConfigError(f"trace.synthetic.accuracies: {self.accuracies!r} is not allowed; give one number "
+                              "in (1 / n_classes, 1) per model") from None
         if len(self.model_names) != len(self.accuracies) or not self.model_names:
             raise ConfigError("trace.synthetic: model_names and accuracies must be non-empty and of equal length")
         for a in self.accuracies:
             if not 0 < a < 1:
                 raise ConfigError(f"trace.synthetic.accuracies: {a!r} is not allowed; each must be in (0, 1)")
-        _positive("trace.synthetic.n_samples", self.n_samples, integer=True)
-        _positive("trace.synthetic.n_classes", self.n_classes, integer=True)
-        if self.n_classes < 2:
-            raise ConfigError(f"trace.synthetic.n_classes: {self.n_classes!r} is not allowed; it must be >= 2")
-        _positive("trace.synthetic.seed", self.seed, allow_zero=True, integer=True)
+        _positive("trace.synthetic.n_samples", self.n_samples, integer=True, hi=_lim.MAX_TRACE_SAMPLES)
+        _positive("trace.synthetic.n_classes", self.n_classes, integer=True, lo=2, hi=_lim.MAX_TRACE_CLASSES)
+        too_big = check_trace_size(len(self.model_names), self.n_samples, self.n_classes, where="trace.synthetic.")
+        if too_big:
+            raise ConfigError(too_big.replace("trace.synthetic.n_models:", "trace.synthetic.model_names:", 1))
+        _positive("trace.synthetic.seed", self.seed, allow_zero=True, integer=True, hi=_lim.MAX_SEED)
         for n in self.model_names:
             _name("trace.synthetic.model_names", n)
         if len(set(self.model_names)) != len(self.model_names):
@@ -373,8 +424,8 @@ class Scenario:
         _name("name", self.name)
         for f in ("nodes", "models", "faults"):
             object.__setattr__(self, f, tuple(getattr(self, f)))
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"seed: {self.seed!r} is not allowed; it must be an integer >= 0")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= _lim.MAX_SEED:
+            raise ConfigError(f"seed: {_lim.show(self.seed)} is not allowed; it must be an integer in [0, 2**63 - 1]")
         from .validate import validate_scenario
 
         validate_scenario(self)

@@ -41,6 +41,7 @@ from .state import (
     F_DL_RS,
     F_DL_X,
     F_RQ_CF,
+    F_RQ_P,
     F_RQ_X,
     I_DL_I,
     I_MISC,
@@ -54,6 +55,7 @@ from .state import (
     M_PEND_AGENT,
     M_PEND_ROW,
     M_PEND_SLOT,
+    M_REC_ON,
     MODE_ENSEMBLE,
     MODE_MULTIHOP,
     MODE_SINGLE,
@@ -79,13 +81,27 @@ def update_(update, astate, x, a, r, rs):
     update(astate, x, a, r, rs)
 
 
+@njit(cache=True, error_model="numpy", **WITH_NRT)
+def prob_(prob, astate, x, u, a):
+    return prob(astate, x, u, a)
+
+
+@njit(cache=True, error_model="numpy")
+def certain(astate, x, u, a):
+    """The propensity kernel of a deterministic policy: its choice has probability 1."""
+    return 1.0
+
+
 @njit(cache=True, error_model="numpy", **NO_NRT)
-def drive_fused_(select, update, states, CF, CI, SF, SI, ubuf, ucur, use_cf):  # noqa: N803  (pack names)
+def drive_fused_(select, update, prob, states, CF, CI, SF, SI, ubuf, ucur, use_cf):  # noqa: N803  (pack names)
     """Run the core with kernel agents (``states[j]`` = learner ``j``'s kernel state, ``ubuf[j, ucur[j]]``
     its next uniforms) until it needs Python; returns the core's code (``C_NEED_UNIFORMS`` when a
-    learner's uniforms ran out, ``C_BAD_ACTION`` with the action in ``M_ERR``)."""
+    learner's uniforms ran out, ``C_BAD_ACTION`` with the action in ``M_ERR``). When records are on
+    (decision logs), ``prob(state, x, u, a)`` gives each decision's propensity, computed before the
+    agent sees anything new."""
     m = pack_view1(SI, SI, I_MISC)
     use_u = ubuf.shape[2] > 0
+    rq_p = pack_view2(SF, SI, F_RQ_P)
     while True:
         code = advance_(CF, CI, SF, SI)
         if code == C_DECIDE:
@@ -97,7 +113,10 @@ def drive_fused_(select, update, states, CF, CI, SF, SI, ubuf, ucur, use_cf):  #
                 x = pack_view2(SF, SI, F_RQ_CF)[slot]
             else:
                 x = pack_view3(SF, SI, F_RQ_X)[slot, m[M_PEND_ROW]]
-            a = select_(select, states[ag], x, ubuf[ag, ucur[ag] if use_u else 0])
+            u = ubuf[ag, ucur[ag] if use_u else 0]
+            a = select_(select, states[ag], x, u)
+            if m[M_REC_ON] == 1:
+                rq_p[slot, m[M_PEND_ROW]] = prob_(prob, states[ag], x, u, a)
             if use_u:
                 ucur[ag] += 1
             if decide_(CF, CI, SF, SI, a) < 0:
@@ -132,6 +151,11 @@ def run_to_decision(CF, CI, SF, SI):  # noqa: N803
 def delivered(SF, SI):  # noqa: N803
     """:func:`~idnbandit.sim.core.delivered_` callable from Python."""
     delivered_(SF, SI)
+
+
+def prob_kernel(kern):
+    """The propensity kernel of an agent's kernels (``certain`` for a deterministic policy)."""
+    return getattr(kern, "prob", None) or certain
 
 
 def check_agent(agent, k: int, f: int) -> None:
@@ -216,6 +240,7 @@ class Driver:
                            n_decision_nodes=d_n, steps=steps, curve_points=curve_points,
                            limit=steps if limit is None else limit, mode=mode, record=record,
                            delivery_log=delivery_log, keep_records=keep_records)
+        self.propensities = False  # decision logs: the agent's propensity_kind ("deterministic" / "stochastic")
         self.next_requests = requests if requests is not None else \
             RequestBlocks(scenario, c.feat.shape[1], seed, block=CHUNK).next_block
         self.bg = BackgroundSource(scenario, seed)
@@ -256,6 +281,7 @@ def drive_python(drv: Driver, agents: list, use_cf: bool, progress, steps: int) 
     """Run the core with Python agents (``act`` / ``update``, or ``act_oracle`` with ``use_cf``)."""
     rs = drv.rs
     acts = [getattr(a, "act_oracle", a.act) if use_cf else a.act for a in agents]
+    logging = drv.propensities if rs.imisc[M_REC_ON] else False
     n_act = rs.dims[3]
     while True:
         CF, CI, SF, SI = drv.packs  # noqa: N806
@@ -265,7 +291,12 @@ def drive_python(drv: Driver, agents: list, use_cf: bool, progress, steps: int) 
             ag = int(m[M_PEND_AGENT])
             slot = int(m[M_PEND_SLOT])
             x = a["rq_cf"][slot].copy() if use_cf else a["rq_x"][slot, int(m[M_PEND_ROW])].copy()
-            act = acts[ag](x)
+            if logging == "stochastic":  # decision logs: the propensity of the choice, from the same call
+                act, p = agents[ag].act_with_prob(x)
+            else:
+                act, p = acts[ag](x), 1.0
+            if logging:
+                a["rq_p"][slot, int(m[M_PEND_ROW])] = p
             if isinstance(act, bool) or not isinstance(act, (int, np.integer)) or not 0 <= act < n_act:
                 raise ConfigError(f"agent {type(agents[ag]).__name__} chose {act!r} at request {int(m[M_G_NEXT])}; "
                                   f"actions are [0, {n_act})")
@@ -285,14 +316,16 @@ def drive_python(drv: Driver, agents: list, use_cf: bool, progress, steps: int) 
 
 def drive_kernels(drv: Driver, agents: list, kerns: list, use_cf: bool, progress, names: list[str]) -> None:
     """Run the core with kernel agents in :func:`drive_fused_` (one compiled call between refills)."""
-    stabilise_kernel_ids(kerns[0].select, kerns[0].update)
+    prob = prob_kernel(kerns[0])
+    stabilise_kernel_ids(kerns[0].select, kerns[0].update, prob)
     states = tuple(kk.state for kk in kerns)
     unif = Uniforms(agents, int(kerns[0].n_uniforms))
     rs = drv.rs
     try:
         while True:
             CF, CI, SF, SI = drv.packs  # noqa: N806
-            code = drive_fused_(kerns[0].select, kerns[0].update, states, CF, CI, SF, SI, unif.buf, unif.cur, use_cf)
+            code = drive_fused_(kerns[0].select, kerns[0].update, prob, states, CF, CI, SF, SI, unif.buf, unif.cur,
+                                use_cf)
             if code == C_DONE:
                 return
             if code == C_NEED_UNIFORMS:
@@ -311,7 +344,7 @@ def drive_kernels(drv: Driver, agents: list, kerns: list, use_cf: bool, progress
 
 def compile_fused(kern, n_agents: int, use_cf: bool, drv: Driver) -> None:
     """Compile (or load from numba's cache) the fused driver for this agent's kernels, before a clock starts."""
-    stabilise_kernel_ids(kern.select, kern.update)
+    stabilise_kernel_ids(kern.select, kern.update, prob_kernel(kern))
     CF, CI, SF, SI = drv.packs  # noqa: N806
     sig_states = tuple(kern.state for _ in range(n_agents))
     # a dry call: limit 0 makes the core return at once (nothing to decide, nothing in flight)
@@ -319,7 +352,7 @@ def compile_fused(kern, n_agents: int, use_cf: bool, drv: Driver) -> None:
     limit = int(m[M_LIMIT])
     m[M_LIMIT] = 0
     try:
-        drive_fused_(kern.select, kern.update, sig_states, CF, CI, SF, SI,
+        drive_fused_(kern.select, kern.update, prob_kernel(kern), sig_states, CF, CI, SF, SI,
                      np.zeros((n_agents, 1, int(kern.n_uniforms))), np.zeros(n_agents, np.int64), use_cf)
     finally:
         m[M_LIMIT] = limit

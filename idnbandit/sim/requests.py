@@ -54,6 +54,7 @@ from .state import (
     F_RQ_ACC,
     F_RQ_CF,
     F_RQ_CFOUT,
+    F_RQ_P,
     F_RQ_T,
     F_RQ_X,
     F_SERVER_FREE,
@@ -239,5 +240,9 @@ def finalise_(CF, CI, SF, SI, slot, c_time, success):  # noqa: N803
             rec[n, R_FB + i] = fb[i]
         for i in range(k_n):
             rec[n, R_FB + fb.shape[0] + i] = cf[i]
+        c0 = R_FB + fb.shape[0] + k_n  # the first decision's context and propensity (decision logs)
+        for i in range(rq_x.shape[2]):
+            rec[n, c0 + i] = rq_x[slot, 0, i]
+        rec[n, c0 + rq_x.shape[2]] = pack_view2(SF, SI, F_RQ_P)[slot, 0]
         m[M_REC_N] = n + 1
     close_slot_(m, rq_t, rq_i, slot)

@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..scenario.model import Tier
 from .compiled import check_seed, context_names, resolve_inputs
+from .decision_log import open_decision_log
 from .ensemble_run import simulate_ensemble
 from .loop import Driver, check_agent, compile_fused, drive_kernels, drive_python
 from .metrics import (
@@ -38,12 +39,28 @@ from .multihop import multihop_layout, node_agents
 from .result import RunResult
 from .state import RunState
 
-__all__ = ["simulate", "result_of"]
+__all__ = ["simulate", "result_of", "check_feedback"]
+
+
+def check_feedback(agents, scenario, strict: bool = False) -> None:
+    """Warn (FeedbackMismatchWarning) or, if ``strict``, raise ConfigError when an agent of ``agents`` cannot
+    learn from ``scenario``'s feedback mode (see :func:`idnbandit.agents.feedback_mismatch`)."""
+    import warnings
+
+    from ..agents import feedback_mismatch
+    from ..errors import FeedbackMismatchWarning
+
+    mode = scenario.feedback.mode
+    for msg in dict.fromkeys(m for m in (feedback_mismatch(a, mode) for a in agents) if m):
+        if strict:
+            raise ConfigError(f"{msg} (scenario {scenario.name!r}; strict=True refuses such runs)")
+        warnings.warn(f"{msg} (scenario {scenario.name!r})", FeedbackMismatchWarning, stacklevel=3)
 
 
 def simulate(scenario, agent, steps: int, seed: int | None = None, *, trace=None,
              progress: Callable[[int], None] | None = None, curve_points: int = 200,
-             scope: str | None = None, record_requests: bool = False) -> RunResult:
+             scope: str | None = None, record_requests: bool = False, strict: bool = False, log=None,
+             overwrite_log: bool = False) -> RunResult:
     """Run ``agent`` on ``steps`` requests of ``scenario``; return true-outcome metrics.
 
     Parameters
@@ -75,6 +92,17 @@ def simulate(scenario, agent, steps: int, seed: int | None = None, *, trace=None
     record_requests
         Keep one record per request (``RunResult.requests``: option, decision / node / service /
         completion times, outcome, observed reward, delivery order), for tests and analysis.
+    strict
+        What to do when the agent cannot learn from the scenario's feedback mode (its
+        ``feedback_modes``, e.g. LinUCB under ``label_on_forward``): warn
+        (:class:`~idnbandit.errors.FeedbackMismatchWarning`, default) or, if True, raise ConfigError.
+    log
+        Path of a decision log to write (``.parquet`` or ``.csv``, :mod:`idnbandit.ope`): one row per
+        request with the context, the action, its propensity, the observed reward and (simulation
+        only) every option's estimated reward. Needs an agent that reports propensities
+        (``propensity_kind``) and one decision per request (``scope=None``, no ensemble).
+    overwrite_log
+        Replace an existing file at ``log`` (default: refuse).
 
     Returns
     -------
@@ -111,20 +139,39 @@ def simulate(scenario, agent, steps: int, seed: int | None = None, *, trace=None
         n_act, n_feat = c.n_options, int(c.n_features)
         use_cf = bool(getattr(agent, "needs_counterfactuals", False))
         check_agent(agent, n_act, n_feat)
-    drv = Driver(c, scenario, seed, steps, layout=layout, n_actions=n_act, n_features=n_feat,
-                 curve_points=int(curve_points), record=bool(record_requests))
-    names = [getattr(a, "name", None) or type(a).__name__ for a in agents]
+    check_feedback(agents, scenario, strict)
     kerns = [a.kernels() for a in agents] if all(getattr(a, "has_kernels", False) for a in agents) else None
+    writer = None
+    if log is not None:  # before any work: refused agents and unwritable paths fail here
+        if layout is not None or record_requests or use_cf:
+            raise ConfigError("log: decision logs record one decision per request at its origin; they cannot be "
+                              "combined with scope=, record_requests=True or an oracle agent")
+        writer, sink, log_kind = open_decision_log(log, scenario, agent, n_options=n_act, n_features=n_feat,
+                                            fused=kerns is not None, overwrite=overwrite_log)
+    drv = Driver(c, scenario, seed, steps, layout=layout, n_actions=n_act, n_features=n_feat,
+                 curve_points=int(curve_points), record=bool(record_requests) or writer is not None,
+                 delivery_log=bool(record_requests))
+    if writer is not None:
+        drv.rs.sink, drv.propensities = sink, log_kind
+    names = [getattr(a, "name", None) or type(a).__name__ for a in agents]
     if kerns is not None and any(kk.select is not kerns[0].select or kk.update is not kerns[0].update
                                  or kk.n_uniforms != kerns[0].n_uniforms for kk in kerns):
         kerns = None  # different agent classes cannot share one compiled loop
     if kerns is not None:  # compile (or load from numba's cache) before the clock starts: decisions/s times the run
         compile_fused(kerns[0], len(agents), use_cf, drv)
     t0 = time.perf_counter()
-    if kerns is not None:
-        drive_kernels(drv, agents, kerns, use_cf, progress, names)
-    else:
-        drive_python(drv, agents, use_cf, progress, steps)
+    try:
+        if kerns is not None:
+            drive_kernels(drv, agents, kerns, use_cf, progress, names)
+        else:
+            drive_python(drv, agents, use_cf, progress, steps)
+        if writer is not None:
+            drv.rs.drain_records()
+            writer.close()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
     wall = time.perf_counter() - t0
     if progress is not None:
         progress(steps)
@@ -142,6 +189,8 @@ def simulate(scenario, agent, steps: int, seed: int | None = None, *, trace=None
         })
     if record_requests:
         object.__setattr__(res, "requests", drv.rs.request_records())
+    if writer is not None:
+        res.extra["log"] = {"path": str(writer.path), "rows": writer.rows}
     return res
 
 

@@ -23,7 +23,7 @@ from .metrics import HIST_BINS, N_SUMS, curve_points_of
 from .packed import HDR_W, fill, layout
 from .stages import N_OUT
 
-__all__ = ["RunState", "static_packs"]
+__all__ = ["RunState", "static_packs", "rec_width"]
 
 # ---------------------------------------------------------------- static packs (CF / CI)
 C_NODE_F, C_OPT_F, C_FEAT, C_FAULT_F, C_PAR = range(5)
@@ -33,13 +33,13 @@ N_STATIC = 13
 # ---------------------------------------------------------------- state packs (SF / SI)
 (F_MISC, F_SERVER_FREE, F_LINK_FREE, F_HEAP_T, F_BG_ARR, F_BG_SVC, F_REQ_T, F_RQ_T, F_RQ_CF, F_RQ_CFOUT, F_RQ_X,
  F_RQ_ACC, F_JOB_F, F_DL_X, F_DL_R, F_DL_RS, F_DL_DUE, F_REC, F_SUMS, F_CF_SUM, F_CURVE_REWARD, F_CURVE_ORACLE,
- F_CURVE_CF, F_OUT, F_FB, F_VALS, F_RQ_Q) = range(27)
+ F_CURVE_CF, F_OUT, F_FB, F_VALS, F_RQ_Q, F_RQ_P) = range(28)
 (I_MISC, I_HEAP_K, I_HEAP_J, I_BG_I, I_REQ_O, I_REQ_S, I_RQ_I, I_RQ_DEC, I_JOB_I, I_JOB_FREE, I_DL_I, I_OPT_COUNT,
- I_TIER_COUNT, I_HIST, I_CURVE_T, I_NODE_COUNTS, I_DLOG) = range(27, 44)
-N_STATE = 44
+ I_TIER_COUNT, I_HIST, I_CURVE_T, I_NODE_COUNTS, I_DLOG) = range(28, 45)
+N_STATE = 45
 FLOAT_NAMES = ("misc", "server_free", "link_free", "heap_t", "bg_arr", "bg_svc", "req_t", "rq_t", "rq_cf", "rq_cfout",
                "rq_x", "rq_acc", "job_f", "dl_x", "dl_r", "dl_rs", "dl_due", "rec", "sums", "cf_sum", "curve_reward",
-               "curve_oracle", "curve_cf", "out", "fb", "vals", "rq_q")
+               "curve_oracle", "curve_cf", "out", "fb", "vals", "rq_q", "rq_p")
 INT_NAMES = ("imisc", "heap_k", "heap_j", "bg_i", "req_o", "req_s", "rq_i", "rq_dec", "job_i", "job_free", "dl_i",
              "opt_count", "tier_count", "hist", "curve_t", "node_counts", "dlog")
 
@@ -76,10 +76,18 @@ DL_A, DL_AGENT, DL_DUE_N, DL_G = range(4)
 # per-request records (rec); rows in completion order
 (R_G, R_ORIGIN, R_SAMPLE, R_OPTION, R_T_DECISION, R_T_NODE_ARRIVAL, R_T_SERVICE_START, R_T_SERVICE_END, R_T_COMPLETE,
  R_FEEDBACK_R) = range(10)
-R_OUT = 10  # then the N_OUT outcome fields, the observed rewards (A) and the estimates (K)
+R_OUT = 10  # then the N_OUT outcome fields, the observed rewards (A), the estimates (K), the first decision's
+# context (F) and its propensity (1): rec_width()
 RECORD_FIELDS = ("g", "origin", "sample", "option", "t_decision", "t_node_arrival", "t_service_start",
                  "t_service_end", "t_complete", "feedback_r")
 R_FB = R_OUT + N_OUT
+
+
+def rec_width(k: int, f: int, a: int) -> int:
+    """Columns of a per-request record with ``k`` options, contexts of ``f`` and ``a`` actions."""
+    return R_FB + a + k + f + 1
+
+
 # what the core reports full (M_NEED bits)
 NEED_HEAP, NEED_RQ, NEED_JOBS, NEED_DL, NEED_REC = 1, 2, 4, 8, 16
 
@@ -147,10 +155,10 @@ class RunState:
             "rq_cf": np.zeros((cap, k)), "rq_cfout": np.zeros((cap, k, N_OUT)), "rq_x": np.zeros((cap, d, f)),
             "rq_acc": np.zeros((cap, N_ACC)), "job_f": np.zeros((cap, 1)), "dl_x": np.zeros((cap, f)),
             "dl_r": np.zeros(cap), "dl_rs": np.zeros((cap, a)), "dl_due": np.zeros(cap),
-            "rec": np.zeros((256 if record else 0, R_FB + a + k)), "sums": np.zeros(N_SUMS), "cf_sum": np.zeros(k),
+            "rec": np.zeros((256 if record else 0, rec_width(k, f, a))), "sums": np.zeros(N_SUMS), "cf_sum": np.zeros(k),
             "curve_reward": np.zeros(p), "curve_oracle": np.zeros(p), "curve_cf": np.zeros((p, k)),
             "out": np.zeros((1, N_OUT)), "fb": np.zeros(a), "vals": np.zeros(max(a, k)),
-            "rq_q": np.zeros((cap if mode == MODE_ENSEMBLE else 0, k, 2)),
+            "rq_q": np.zeros((cap if mode == MODE_ENSEMBLE else 0, k, 2)), "rq_p": np.ones((cap, d)),
             "imisc": np.zeros(N_IMISC, np.int64), "heap_k": np.zeros(cap, np.int64),
             "heap_j": np.zeros(cap, np.int64), "bg_i": np.zeros((nbg, 2), np.int64),
             "req_o": np.zeros(request_block, np.int64), "req_s": np.zeros(request_block, np.int64),
@@ -169,6 +177,7 @@ class RunState:
         m[M_BG_NEED] = -1
         self.records: list[np.ndarray] = []
         self.keep_records = keep_records  # None: all; else at most about this many rows are kept (oldest dropped)
+        self.sink = None  # a callable taking each drained block of records instead of keeping them (decision logs)
         self.delivered: list[np.ndarray] = []  # request number of each delivered feedback, in delivery order
         self._pack(arrays)
 
@@ -227,7 +236,7 @@ class RunState:
             # the live requests, and the one at G_NEXT (its slot may hold a pending origin decision)
             live = range(int(m[M_HEAD]), int(m[M_G_NEXT]) + 1)
             pending_g = int(a["rq_i"][int(m[M_PEND_SLOT]), RQ_G]) if m[M_PEND_KIND] != PEND_NONE else -1
-            for n in ("rq_t", "rq_cf", "rq_cfout", "rq_x", "rq_acc", "rq_i", "rq_dec", "rq_q"):
+            for n in ("rq_t", "rq_cf", "rq_cfout", "rq_x", "rq_acc", "rq_i", "rq_dec", "rq_q", "rq_p"):
                 old = a[n]
                 if old.shape[0] == 0:
                     continue
@@ -262,7 +271,11 @@ class RunState:
     def drain_records(self) -> None:
         """Move the per-request records (and the delivery log) written so far out of the packs."""
         n = int(self.imisc[M_REC_N])
-        if n:
+        if n and self.sink is not None:
+            block = self.a["rec"][:n].copy()
+            self.imisc[M_REC_N] = 0
+            self.sink(block)
+        elif n:
             self.records.append(self.a["rec"][:n].copy())
             self.imisc[M_REC_N] = 0
             if self.keep_records is not None:
@@ -278,8 +291,8 @@ class RunState:
         from .stages import OUT_FIELDS
 
         self.drain_records()
-        k, _, _, a_n = self.dims
-        rec = np.concatenate(self.records) if self.records else np.zeros((0, R_FB + a_n + k))
+        k, _, f, a_n = self.dims
+        rec = np.concatenate(self.records) if self.records else np.zeros((0, rec_width(k, f, a_n)))
         rec = rec[np.argsort(rec[:, R_G], kind="stable")]
         out = {}
         rec = rec.copy()
@@ -288,7 +301,9 @@ class RunState:
             col = rec[:, i]
             out[name] = col.astype(np.int64) if name in ("g", "origin", "sample", "option", "node") else col
         out["feedback_rewards"] = rec[:, R_FB:R_FB + a_n]
-        out["estimates"] = rec[:, R_FB + a_n:]
+        out["estimates"] = rec[:, R_FB + a_n:R_FB + a_n + k]
+        out["context"] = rec[:, R_FB + a_n + k:R_FB + a_n + k + f]
+        out["propensity"] = rec[:, R_FB + a_n + k + f]
         # position of each request's (first) feedback delivery; -1 if not delivered
         log = np.concatenate(self.delivered) if self.delivered else np.zeros(0, np.int64)
         order = np.full(out["g"].shape[0], -1, np.int64)

@@ -14,7 +14,8 @@ over all O origins, each request's origin drawn uniformly):
   ``mean_burst_s``, low rate for mean ``mean_calm_s``, the low rate chosen so the mean stays
   ``rate``; the state starts from its stationary distribution;
 * ``diurnal`` — rate ``rate * (1 + a sin(2 pi t / period))``;
-* ``replay`` — the timestamps of a file (seconds, one per line, non-decreasing), for all origins
+* ``replay`` — the timestamps of a file (seconds, one per line, non-decreasing; the grammar of
+  :mod:`idnbandit.scenario.replay`), for all origins
   together; a stream longer than the file repeats it, shifted by its span plus one mean gap.
 
 Bursty and diurnal arrivals are made by thinning a Poisson stream at the maximal rate (exact for a
@@ -30,48 +31,14 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..scenario.model import ArrivalProcess, Scenario, ServiceDistribution
+from ..scenario.replay import read_replay_file, replay_request_rate
+from ..scenario.validate import check_background_load
 
 __all__ = ["CHUNK", "BLOCK", "RequestStream", "RequestBlocks", "BackgroundSource", "read_replay_file"]
 
 CHUNK = 1 << 16
 BLOCK = 1024  # requests per block of the step engine (RequestBlocks)
 _BG_BLOCK = 4096
-
-
-def read_replay_file(path: str | Path) -> np.ndarray:
-    """Timestamps (seconds) of a replay file, checked line by line.
-
-    Raises
-    ------
-    ConfigError
-        Naming the file and line of a missing file, a non-number, a negative or non-finite value, or
-        a timestamp smaller than the one before.
-    """
-    path = Path(path)
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise ConfigError(f"workload.replay_file: cannot read {str(path)!r} ({exc.strerror})") from None
-    out = []
-    for i, line in enumerate(lines, 1):
-        s = line.strip()
-        if not s or s.startswith("#"):
-            continue
-        try:
-            v = float(s)
-        except ValueError:
-            raise ConfigError(f"workload.replay_file {str(path)!r}, line {i}: {s!r} is not a number") from None
-        if not math.isfinite(v) or v < 0:
-            raise ConfigError(f"workload.replay_file {str(path)!r}, line {i}: {s!r} must be finite and >= 0")
-        if out and v < out[-1]:
-            raise ConfigError(
-                f"workload.replay_file {str(path)!r}, line {i}: {v!r} is smaller than the previous timestamp "
-                f"{out[-1]!r}; timestamps must be non-decreasing"
-            )
-        out.append(v)
-    if not out:
-        raise ConfigError(f"workload.replay_file {str(path)!r}: no timestamps")
-    return np.array(out, dtype=np.float64)
 
 
 class RequestStream:
@@ -106,10 +73,10 @@ class RequestStream:
             p = Path(w.replay_file)
             if not p.is_absolute() and scenario.base_dir:
                 p = Path(scenario.base_dir) / p
-            self._replay = read_replay_file(p)
-            n = self._replay.shape[0]
-            span = self._replay[-1] - self._replay[0]
-            self._period = span + (span / (n - 1) if n > 1 and span > 0 else 1.0 / self.rate)
+            self._replay = read_replay_file(p, shown=w.replay_file)  # the grammar load_scenario checks
+            self._period, replay_rate = replay_request_rate(self._replay, self.rate)
+            # as check_scenario_data does (a Scenario built in Python may not have been through it)
+            check_background_load(scenario, replay_rate, f"{self._replay.shape[0]:,} timestamps of {w.replay_file!r}")
             self._replay_pos = 0
             self._replay_round = 0
         elif w.process is ArrivalProcess.BURSTY:

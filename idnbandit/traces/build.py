@@ -30,6 +30,7 @@ import numpy as np
 
 from ..errors import UnknownNameError, require
 from .features import ece
+from .limits import check_folds
 from .record import record_trace
 from .trace import Trace
 
@@ -238,6 +239,7 @@ def _flops_and_params(torch, model, x1) -> tuple[float, int]:
 
 def build_trace(name: str, seed: int = 0, n_folds: int = 5, log=print) -> Trace:
     """Train the ladder of dataset ``name`` ("digits" or "segment") and return its out-of-fold trace."""
+    check_folds(n_folds)  # before training anything
     torch = require("torch", "torch")
     model_selection = require("sklearn.model_selection", "dev")
     if name == "digits":

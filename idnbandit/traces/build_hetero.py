@@ -34,6 +34,7 @@ import numpy as np
 
 from ..errors import require
 from .features import ece
+from .limits import check_folds
 from .trace import Trace
 
 __all__ = ["SkewedMember", "hetero_members", "label_skewed_subset", "build_hetero_trace", "main"]
@@ -112,6 +113,7 @@ def label_skewed_subset(y: np.ndarray, favoured: tuple[int, ...], keep_other: fl
 
 def build_hetero_trace(seed: int = 0, n_folds: int = 5, log=print) -> Trace:
     """Train the members fold by fold and return the out-of-fold trace (see the module docstring)."""
+    check_folds(n_folds)  # before training anything
     datasets = require("sklearn.datasets", "dev")
     model_selection = require("sklearn.model_selection", "dev")
     x, y = datasets.load_digits(return_X_y=True)

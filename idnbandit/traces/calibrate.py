@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from .features import apply_temperature, fit_temperature
+from .limits import MAX_TRACE_SAMPLES
 from .trace import Trace
 
 __all__ = ["CalibratedTrace", "calibrate_trace", "calibration_split"]
@@ -33,8 +34,11 @@ def calibration_split(n_samples: int, calibration_fraction: float = 0.2,
     Raises
     ------
     ConfigError
-        If ``calibration_fraction`` is not in (0, 1) or leaves either part empty.
+        If ``n_samples`` is not in [2, 10^8], or ``calibration_fraction`` is not in (0, 1) or leaves
+        either part empty.
     """
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int | np.integer) or not 2 <= n_samples <= MAX_TRACE_SAMPLES:
+        raise ConfigError(f"n_samples: {n_samples!r} is not allowed; it must be an integer in [2, {MAX_TRACE_SAMPLES:,}]")
     if not 0 < calibration_fraction < 1:
         raise ConfigError(f"calibration_fraction: {calibration_fraction!r} is not allowed; it must lie in (0, 1)")
     n_cal = int(round(calibration_fraction * n_samples))

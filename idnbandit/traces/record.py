@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ..errors import ConfigError, TraceError, require
+from .limits import check_trace_size
 from .trace import Trace
 
 __all__ = ["record_trace"]
@@ -133,6 +134,9 @@ def record_trace(
             raise TraceError(f"model {name!r}: produced {p.shape[0]} rows for {n} inputs")
         if not np.isfinite(p).all():
             raise TraceError(f"model {name!r}: produced NaN or inf outputs")
+        too_big = check_trace_size(len(mods), n, p.shape[1]) if not out else None
+        if too_big:  # before the other models run
+            raise TraceError(too_big)
         if out and p.shape[1] != out[0].shape[1]:
             raise TraceError(f"model {name!r}: {p.shape[1]} classes, but {names[0]!r} has {out[0].shape[1]}")
         out.append(p)

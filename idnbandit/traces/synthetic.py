@@ -33,6 +33,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from .features import ece
+from .limits import check_trace_size
 from .trace import Trace
 
 __all__ = ["synthetic_trace", "synthetic_trace_from_spec", "model_offsets"]
@@ -97,12 +98,19 @@ def _validate(model_names, accuracies, n_samples, n_classes, difficulty_weight, 
         raise ConfigError(f"model_names: {model_names!r} is not allowed; need one or more non-empty strings")
     if len(set(names)) != len(names):
         raise ConfigError(f"model_names: duplicate names in {names}")
-    acc = tuple(float(a) for a in accuracies)
+    try:
+        acc = tuple(float(a) for a in accuracies)
+    except (TypeError, ValueError):
+        raise ConfigError(f"accuracies: {accuracies!r} is not allowed; give one number in (1 / n_classes, 1) "
+                          "per model") from None
     if len(acc) != len(names):
         raise ConfigError(f"accuracies: {len(acc)} values for {len(names)} model_names; need one per model")
     for field_name, v, low in (("n_samples", n_samples, 1), ("n_classes", n_classes, 2)):
         if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < low:
             raise ConfigError(f"{field_name}: {v!r} is not allowed; it must be an integer >= {low}")
+    too_big = check_trace_size(len(names), int(n_samples), int(n_classes))
+    if too_big:  # before any array is allocated
+        raise ConfigError(too_big.replace("n_models:", "model_names:", 1))
     b = float(difficulty_weight)
     if not (np.isfinite(b) and b >= 0):
         raise ConfigError(f"difficulty_weight: {difficulty_weight!r} is not allowed; it must be finite and >= 0")

@@ -97,7 +97,7 @@ def test_step_before_reset_raises(env_id):
         ("idnbandit/Offload-v0", {"episode_length": 2.5}, "episode_length"),
         ("idnbandit/Offload-v0", {"feedback": "oracle"}, "feedback"),
         ("idnbandit/Offload-v0", {"scenario": 42}, "scenario"),
-        ("idnbandit/Offload-v0", {"render_mode": "human"}, "render_mode"),
+        ("idnbandit/Offload-v0", {"render_mode": "video"}, "render_mode"),  # "human": gym wraps rgb_array
         ("idnbandit/Cascade-v0", {"episode_length": -3}, "episode_length"),
         ("idnbandit/Ensemble-v0", {"aggregation": "mean"}, "aggregation"),
     ],
