@@ -49,6 +49,9 @@ def add_ope(sub) -> argparse.ArgumentParser:
                    help="number of options, for a CSV log without the idnbandit metadata line")
     p.add_argument("--missing", choices=("error", "drop"), default="error",
                    help="rows without an observed reward: refuse (default) or drop them (biased)")
+    p.add_argument("--save-agents", action="store_true",
+                   help="save each agent trained by replay as OUT/agents/<policy>.npz (load with Agent.load), "
+                        "to warm up a strategy on logs before it goes live")
     return p
 
 
@@ -91,6 +94,10 @@ def run_ope_command(args: argparse.Namespace) -> int:
     if len(set(specs)) != len(specs):
         raise ConfigError(f"--policies: {args.policies!r} lists a policy twice")
     agents = {s: make_agent(s, k, d, seed=args.seed) for s in specs}
+    if args.save_agents:  # refuse unsaveable agents before training them
+        for s, a in agents.items():
+            if getattr(a, "learns", True) and not callable(getattr(a, "save", None)):
+                raise ConfigError(f"--save-agents: {s} cannot be saved; drop --save-agents or the agent")
     for s, a in agents.items():
         if a.propensity_kind not in ("deterministic", "stochastic"):
             raise ConfigError(f"--policies {s}: cannot report the probability of its decisions: {a._why_no_probs()}; "
@@ -116,6 +123,12 @@ def run_ope_command(args: argparse.Namespace) -> int:
             rows.append({"policy": s, "estimator": "replay", "value": r.mean_reward,
                          "ci_low": r.mean_reward - 1.96 * se, "ci_high": r.mean_reward + 1.96 * se,
                          "std_error": se, "n": r.accepted, "ess": float("nan")})
+            if args.save_agents:
+                from .specs import safe_name
+
+                (out / "agents").mkdir(parents=True, exist_ok=True)
+                saved = agent.save(out / "agents" / f"{safe_name(s)}.npz")
+                print(f"ope: saved {s} to {saved}", file=sys.stderr)
     print("ope: estimating ...", file=sys.stderr)
     policies = {s: agent_policy(a, s) for s, a in agents.items()}
     for e in evaluate(args.log, policies, estimators=estimators, n_boot=args.n_boot, seed=args.seed,

@@ -61,6 +61,23 @@ def test_ope_command_prints_and_writes_estimates(bench_logs, tmp_path, capsys):
     assert main(["ope", "--log", str(log), "--policies", "always-local", "--out", str(out), "--n-boot", "0"]) == 0
 
 
+def test_ope_command_saves_the_agents_it_trained(bench_logs, tmp_path):
+    from idnbandit.agents import Agent
+
+    log = next((bench_logs / "logs").glob("*epsilon*.parquet"))
+    out = tmp_path / "ope"
+    assert main(["ope", "--log", str(log), "--policies", "linucb(alpha=0.3),always-local", "--out", str(out),
+                 "--n-boot", "0", "--save-agents"]) == 0
+    saved = list((out / "agents").glob("*.npz"))
+    assert len(saved) == 1  # the learner, not the fixed rule
+    agent = Agent.load(saved[0])
+    assert type(agent).__name__ == "LinUCB" and agent.alpha == 0.3
+    # warmed up: its statistics hold the replayed rows (an untrained LinUCB's are the ridge prior)
+    fresh = type(agent)(agent.n_actions, agent.n_features, alpha=0.3)
+    learned, prior = agent._state_arrays(), fresh._state_arrays()
+    assert any(not np.array_equal(learned[k], prior[k]) for k in learned)
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--policies", "lints"], "cannot report"),
     (["--policies", "linucbb"], "did you mean 'linucb'"),
