@@ -7,8 +7,8 @@ rewards with mean 0.5 + 0.5·θ_aᵀx) is played by
                    at d = 16, K = 4 ``selection="auto"`` takes the pruned kernel pair);
 * ``ours-step``    ``agent.act(x)`` + ``agent.update(x, a, r)`` from a Python loop;
 * ``numba-inline`` the machine-speed reference: a hand-inlined numba LinUCB, the kind of
-                   implementation of ANCHORS.md's row "numba LinUCB, whole loop in one compiled call"
-                   (3.4 M/s with fastmath there): select and update written in the loop body, A⁻¹ by
+                   implementation that ran at 3.4 M/s with fastmath as "numba LinUCB, whole loop in one
+                   compiled call" on the reference 2-core machine (benchmarks/RESULTS.md): select and update written in the loop body, A⁻¹ by
                    Sherman–Morrison alone (no A, no refactorisation, so no numerical-health guarantee),
                    θ = A⁻¹b recomputed per update, no agent protocol, ``fastmath=True``;
 * ``river``        river 0.26 ``bandit.LinUCBDisjoint`` (``pull`` + ``update``; dict contexts prebuilt);
@@ -24,7 +24,7 @@ problem; VW learns a different model; ``numba-inline`` makes the same decisions 
 floating-point near-ties), and the ratio of ours to every peer. BLAS is pinned to one thread.
 Ratios measured in one run are what to compare: absolute figures move with the machine's load (on
 the 2-core VMs this was written on, by up to 1.7× from one minute to the next). The fused target of
-2,000,000/s is 0.59× ANCHORS.md's 3.4 M/s for ``numba-inline``'s kind of loop, so
+2,000,000/s is 0.59× the reference machine's 3.4 M/s for ``numba-inline``'s kind of loop, so
 ``ours-fused / numba-inline >= 0.59`` (paired within each round) is the same target judged at the
 anchor's machine speed; the targets line prints both.
 
@@ -54,7 +54,7 @@ from idnbandit.agents import LinUCB  # noqa: E402
 D, K = 16, 4
 
 TARGET_FUSED, TARGET_STEP = 2_000_000, 200_000
-ANCHOR_INLINE = 3_400_000  # ANCHORS.md: numba LinUCB, whole loop in one compiled call, fastmath
+ANCHOR_INLINE = 3_400_000  # reference machine: numba LinUCB, whole loop in one compiled call, fastmath
 
 
 def _rates(n: int, t0: float, c0: float) -> tuple[float, float]:
@@ -316,7 +316,7 @@ def main(argv=None) -> None:
         print(f"at the anchor's machine speed: ours-fused / numba-inline = {rel:.2f} (median over the rounds "
               f"of the ratio within each round; target "
               f">= {TARGET_FUSED / ANCHOR_INLINE:.2f}), i.e. {rel * ANCHOR_INLINE:,.0f}/s where numba-inline "
-              f"runs at ANCHORS.md's {ANCHOR_INLINE:,}/s")
+              f"runs at the reference machine's {ANCHOR_INLINE:,}/s")
 
 
 if __name__ == "__main__":

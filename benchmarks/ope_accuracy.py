@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from numba import njit
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -49,33 +50,42 @@ def bandit_scenario(name: str):
                                                                  delay_requests=0, delay_s=0.0))
 
 
+@njit(cache=True)
+def _no_update(state, x, a, r, rewards):
+    return None
+
+
 def targets(sc, seed: int, steps: int) -> dict:
     """name -> an agent that does not learn while it is evaluated (estimators) or run (truth)."""
     from idnbandit.agents.registry import make_agent
-    from idnbandit.ope import PolicyAgent, agent_policy
     from idnbandit.sim import n_features, n_options, simulate
 
     k, f = n_options(sc), n_features(sc)
-    linucb = make_agent("linucb", k, f, seed=seed)
-    simulate(sc, linucb, steps, seed=10_000 + seed)  # trained on other requests, then frozen
-    frozen = PolicyAgent(agent_policy(linucb), k, seed=seed, name="frozen-linucb")
-    frozen.propensity_kind = "deterministic"
+    frozen = make_agent("linucb", k, f, seed=seed)
+    simulate(sc, frozen, steps, seed=10_000 + seed)  # trained on other requests ...
+    frozen._update_kernel = _no_update  # ... then frozen: the same select kernel, a no-op update (fused path)
+    frozen._step_update = None
     return {"always-local": make_agent("always-local", k, f), "always-farthest": make_agent("fixed(option=-1)", k, f),
             "static-threshold": make_agent("static-threshold", k, f), "random": make_agent("random", k, f, seed=seed),
             "frozen-linucb": frozen}
 
 
-def run(seeds: int, steps: int, n_boot: int) -> list[dict]:
+def run(seeds: int, steps: int, n_boot: int, scenarios=SCENARIOS, store: Path | None = None) -> list[dict]:
+    """Rows of the study; with ``store`` (a JSON file), rows already there are kept and their
+    (scenario, seed) pairs skipped, and the file is rewritten after each pair (resumable)."""
     from idnbandit.agents.registry import make_agent
     from idnbandit.ope import agent_policy, evaluate, read_log, sim_value
     from idnbandit.sim import n_features, n_options, simulate
 
-    rows = []
+    rows = json.loads(store.read_text()) if store is not None and store.exists() else []
+    done = {(r["scenario"], r["seed"]) for r in rows}
     tmp = Path(tempfile.mkdtemp())
-    for name in SCENARIOS:
+    for name in scenarios:
         sc = bandit_scenario(name)
         k, f = n_options(sc), n_features(sc)
         for seed in range(seeds):
+            if (name, seed) in done:
+                continue
             tg = targets(sc, seed, steps)
             truth = {t: simulate(sc, a, steps, seed=seed).mean_reward for t, a in tg.items()}
             for logger in LOGGERS:
@@ -92,6 +102,10 @@ def run(seeds: int, steps: int, n_boot: int) -> list[dict]:
                                  "logged_load_value": sim_value(log, pols[e.policy])})
                 path.unlink()
                 print(f"{name} {logger} seed {seed}: {time.perf_counter() - t0:.1f} s", flush=True)
+            if store is not None:
+                tmp_store = store.with_suffix(".tmp")
+                tmp_store.write_text(json.dumps(rows))
+                os.replace(tmp_store, store)
     return rows
 
 
@@ -131,11 +145,15 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--steps", type=int, default=100_000)
     ap.add_argument("--n-boot", type=int, default=200)
-    ap.add_argument("--json", default=None, help="also write the raw rows here")
+    ap.add_argument("--json", default=None, help="keep the raw rows here (resumable: done pairs are skipped)")
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated subset")
+    ap.add_argument("--table-only", action="store_true", help="print the table of --json's rows, run nothing")
     args = ap.parse_args(argv)
-    rows = run(args.seeds, args.steps, args.n_boot)
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=0))
+    store = Path(args.json) if args.json else None
+    if args.table_only:
+        rows = json.loads(store.read_text())
+    else:
+        rows = run(args.seeds, args.steps, args.n_boot, args.scenarios.split(","), store)
     print(table(rows))
     return 0
 

@@ -1,6 +1,11 @@
 """The agent library: baselines, contextual bandits, HI learners, RL — numba-compiled.
 
 Imports nothing of the simulator: usable by any simulator with numpy and numba alone.
+
+The imports below are the public API, not the list of agents: :mod:`idnbandit.agents.registry` finds
+every module of this package that registers an agent (and the ``idnbandit.agents`` entry points, e.g.
+the ``ens-*`` strategies), so a new agent module needs no line here (docs/agents.md, "How to add an
+agent").
 """
 
 from ._feedback import FEEDBACK_MODES, feedback_mismatch

@@ -31,6 +31,16 @@ def feedback_mismatch(agent, mode) -> str | None:
 
     Agents declare the modes they learn from in ``feedback_modes`` (a class attribute); objects
     without it (user agents, ensemble strategies) are never warned about.
+
+    Examples
+    --------
+    >>> from idnbandit.agents import FEEDBACK_MODES, HILN, LinUCB
+    >>> sorted(FEEDBACK_MODES)
+    ['bandit', 'full', 'label_on_forward', 'proxy']
+    >>> print(feedback_mismatch(HILN(2, 1), "label_on_forward"))
+    None
+    >>> print(feedback_mismatch(LinUCB(2, 1), "label_on_forward"))  # doctest: +ELLIPSIS
+    agent 'linucb' cannot learn from 'label_on_forward' feedback (it learns from bandit, full): ...
     """
     modes = getattr(agent, "feedback_modes", None)
     mode = str(getattr(mode, "value", mode))

@@ -1,6 +1,6 @@
 """Shared machinery of the serve-or-forward (Hierarchical Inference, HI) learners.
 
-Setting (ALGORITHMS.md Part A, "Common model"): the context's ``x[confidence_index]`` is the local
+Setting (docs/agents_hi.md): the context's ``x[confidence_index]`` is the local
 model's maximum class probability ``p``; the learner only ever chooses between ``local_action``
 (serve with the origin's own model) and ``forward_action`` (default ``-1``: the last, farthest
 option), whatever ``n_actions`` is, so it also runs on multi-option scenarios.

@@ -1,14 +1,14 @@
 """Small dense linear-algebra kernels shared by the linear bandits (numba, explicit loops).
 
 Everything here works in place on small float64 arrays (d <= ~64) and, except ``refactor_arm_``
-(called rarely), never allocates, so the kernels can sit in a hot loop (DESIGN §5: ``@`` on 16x16
-slices allocates and costs 3x).
+(called rarely), never allocates, so the kernels can sit in a hot loop (``@`` on 16x16 slices
+allocates and costs 3x there).
 Names follow the convention that a trailing underscore mutates an argument.
 
 * Sherman–Morrison rank-1 update / downdate of a symmetric inverse, written as ``A⁻¹ ∓ w wᵀ`` with
   ``w = A⁻¹x / sqrt(1 ± xᵀA⁻¹x)``: products ``w_i w_j`` are commutative in floating point, so the result
-  stays exactly symmetric (the "re-symmetrisation" of ALGORITHMS.md §1b (A) holds by construction).
-* Cholesky factorisation, rank-1 update and downdate of a lower-triangular factor (§1b (B)).
+  stays exactly symmetric (the usual "re-symmetrise after each update" holds by construction).
+* Cholesky factorisation, rank-1 update and downdate of a lower-triangular factor (O(d²) each).
 * Forward / backward triangular solves and the SPD inverse from a Cholesky factor.
 
 References

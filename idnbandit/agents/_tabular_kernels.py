@@ -15,7 +15,7 @@ __all__ = ["DEFAULT_CONFIDENCE_EDGES", "TRACE_CUTOFF", "FH", "IH", "tabular_prob
 
 #: default confidence bin edges (10 bins): dense near 1, where thresholds of real traces sit
 DEFAULT_CONFIDENCE_EDGES = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99)
-TRACE_CUTOFF = 1e-4  # SARSA(λ): traces below this are dropped (ALGORITHMS.md Part B §10)
+TRACE_CUTOFF = 1e-4  # SARSA(λ): traces below this are dropped (Sutton & Barto 2018, §12.7)
 
 # The state is two flat buffers (the fused loop reference-counts every array it unpacks, twice per
 # request, so fewer arrays is faster):

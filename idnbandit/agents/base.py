@@ -1,4 +1,4 @@
-"""The agent protocol shared by every learner (DESIGN §2, §5, §7).
+"""The agent protocol shared by every learner (docs/agents.md).
 
 An agent chooses one of ``n_actions`` options for a context vector of ``n_features`` floats and
 learns from feedback. One protocol, two paths:
@@ -84,7 +84,22 @@ def check_state_array(name: str, a, ref: np.ndarray) -> None:
                               f"got {None if a is None else f'{a.dtype}{list(a.shape)}'}")
 
 class AgentKernels(NamedTuple):
-    """What :meth:`Agent.kernels` returns for the fused path."""
+    """What :meth:`Agent.kernels` returns for the fused path.
+
+    Examples
+    --------
+    The kernels follow the protocol of the module docstring; a compiled loop calls them the same way:
+
+    >>> import numpy as np
+    >>> from idnbandit.agents import LinUCB
+    >>> k = LinUCB(n_actions=3, n_features=2, seed=0).kernels()
+    >>> x = np.array([0.9, 1.0])
+    >>> for _ in range(50):
+    ...     a = k.select(k.state, x, np.zeros(k.n_uniforms))
+    ...     k.update(k.state, x, a, 1.0 if a == 2 else 0.0, np.full(3, np.nan))  # bandit feedback
+    >>> k.select(k.state, x, np.zeros(k.n_uniforms))
+    2
+    """
 
     select: Callable  # numba dispatcher select(state, x, u) -> int64
     update: Callable  # numba dispatcher update(state, x, a, r, rewards) -> None
@@ -118,6 +133,30 @@ class Agent(Propensities):
         Length of the context vector, 1 <= n_features <= 10**6.
     seed
         Seed of the agent's own generator: an integer in [0, 2**128), a numpy Generator, or None.
+
+    Examples
+    --------
+    A learner written in Python overrides :meth:`act` and :meth:`update` (a kernel agent gives
+    ``_select_kernel`` / ``_update_kernel`` instead: docs/agents.md, "How to add an agent"):
+
+    >>> import numpy as np
+    >>> class MeanGreedy(Agent):
+    ...     name = "mean-greedy"
+    ...     def _init_state(self):
+    ...         return np.zeros((2, self.n_actions))          # reward sums, counts
+    ...     def act(self, context):
+    ...         sums, counts = self._state
+    ...         return int(np.argmax(np.where(counts > 0, sums / np.maximum(counts, 1), np.inf)))
+    ...     def update(self, context, action, reward, *, rewards=None):
+    ...         self._state[:, action] += (reward, 1.0)
+    ...         return self
+    >>> agent = MeanGreedy(n_actions=3, n_features=1, seed=0)
+    >>> rng = np.random.default_rng(0)
+    >>> for _ in range(100):
+    ...     a = agent.act([0.5])
+    ...     _ = agent.update([0.5], a, rng.normal([0.1, 0.5, 0.3], 0.1)[a])
+    >>> agent.act([0.5]), agent
+    (1, MeanGreedy(n_actions=3, n_features=1, seed=0))
     """
 
     name: str = "agent"
@@ -225,7 +264,7 @@ class Agent(Propensities):
         return self
 
     def kernels(self) -> AgentKernels:
-        """The numba kernels and state for the fused path (DESIGN §5).
+        """The numba kernels and state for the fused path (docs/simulator.md).
 
         Raises
         ------

@@ -92,6 +92,19 @@ class DQN(TorchAgentMixin, EpisodicAgent):
     seed
         Seed of the agent's generators.
 
+    Examples
+    --------
+    >>> import numpy as np
+    >>> agent = DQN(n_actions=2, n_features=2, hidden=(32,), batch_size=32, learning_starts=32,
+    ...             exploration_steps=200, target_update=50, seed=0)
+    >>> rng = np.random.default_rng(0)
+    >>> for _ in range(400):
+    ...     x = np.array([rng.random(), 1.0])
+    ...     a = agent.act(x)
+    ...     _ = agent.update(x, a, x[0] if a == 0 else 0.5)   # serve locally iff confident
+    >>> [agent.act([p, 1.0]) for p in (0.1, 0.3, 0.7, 0.9)]
+    [1, 1, 0, 0]
+
     References
     ----------
     V. Mnih et al., "Human-level control through deep reinforcement learning", Nature 518, 2015.

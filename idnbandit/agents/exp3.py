@@ -3,7 +3,7 @@
 References: P. Auer, N. Cesa-Bianchi, Y. Freund, R. E. Schapire, "The Nonstochastic Multiarmed
 Bandit Problem", SIAM J. Comput. 32(1), 2002 (EXP3 Fig. 1, EXP4 §7); G. Neu, "Explore no more:
 Improved high-probability regret bounds for non-stochastic bandits", NeurIPS 2015 (EXP3-IX, the
-implicit-exploration estimator). ALGORITHMS.md Part B §5.
+implicit-exploration estimator).
 
 Both use the **IX** variant (no explicit uniform mixing; loss estimates ℓ·1{chosen}/(p + γ) with
 γ = η/2) with the anytime schedule η_t = √(2 ln N / (K t)) (N arms or experts, K arms) — the

@@ -1,12 +1,12 @@
 """Hedge-HI and Hedge-HI-Restart (Al-Atat et al., MobiHoc 2024).
 
 Reference: Al-Atat et al., "Regret Bounds for Online Learning for Hierarchical Inference", ACM
-MobiHoc 2024 (abstract: IMDEA DSpace hdl 20.500.12761/1897). See ALGORITHMS.md Part A §3.
+MobiHoc 2024 (abstract: IMDEA DSpace hdl 20.500.12761/1897). Sources and tags: docs/agents_hi.md.
 
 **Reconstruction notice.** Only the abstract could be read ([V:S3]). Verified: Hedge-HI has regret
 O(T^{2/3}·E[N_T]^{1/3}), N_T the number of distinct confidence values seen up to T; Hedge-HI-Restart
 has O(T^{2/3}·log(E[N_T])^{1/3}) w.h.p. under a "mild assumption", with computation sub-linear in T.
-Everything else is the reconstruction [R] of ALGORITHMS.md §3:
+Everything else is our reconstruction [R]:
 
 * feedback is label-on-forward (the T^{2/3} signature of label-efficient learning);
 * the experts are the thresholds θ = p for every distinct p seen (a finite, growing set); a new
@@ -51,7 +51,7 @@ __all__ = ["HedgeHI", "HedgeHIRestart"]
 
 @register("hedge-hi", "Hedge-HI: Hedge over observed confidence thresholds, label on forward (MobiHoc'24)")
 class HedgeHI(ThresholdHedge):
-    """Hedge-HI — Hedge over the growing set of observed confidence thresholds.
+    __doc__ = """Hedge-HI — Hedge over the growing set of observed confidence thresholds.
 
     Al-Atat et al., MobiHoc 2024 (reconstruction [R], see the module docstring). Shares the kernels
     of HIL-N; the difference is the expert measure (one weight per observed threshold instead of a
@@ -83,9 +83,19 @@ class HedgeHI(ThresholdHedge):
 
     Examples
     --------
-    >>> agent = HedgeHI(n_actions=3, n_features=2, seed=1)
-    >>> agent.act([0.99, 1.0]) in (0, 2)
-    True
+    >>> import numpy as np
+    >>> agent = HedgeHI(n_actions=2, n_features=1, seed=0)
+    >>> rng = np.random.default_rng(0)
+    >>> for _ in range(1000):
+    ...     p = rng.random()                  # the local model's confidence: right with probability p
+    ...     right = float(rng.random() < p)   # forwarding earns 0.7, so serve locally iff p > 0.7
+    ...     a = agent.act([p])
+    ...     if a == 1:                        # forwarded: the local model's label comes back too
+    ...         _ = agent.update([p], 1, 0.7, rewards=[right, 0.7])
+    ...     else:                             # served locally: nothing is observed
+    ...         _ = agent.update([p], 0, float("nan"), rewards=[float("nan")] * 2)
+    >>> print(agent.probs([0.95]).round(2), agent.probs([0.3]).round(2))   # P(serve locally), P(forward)
+    [0.9 0.1] [0. 1.]
     """
 
     _kind = KIND_HEDGE
@@ -208,7 +218,7 @@ def restart_update(state, x, a, r, rewards):
 
 @register("hedge-hi-restart", "Hedge-HI-Restart: Hedge over a frozen threshold set, doubling epochs (MobiHoc'24)")
 class HedgeHIRestart(ThresholdHedge):
-    """Hedge-HI-Restart — Hedge over a per-epoch frozen set of thresholds, restarted each epoch.
+    __doc__ = """Hedge-HI-Restart — Hedge over a per-epoch frozen set of thresholds, restarted each epoch.
 
     Al-Atat et al., MobiHoc 2024 (reconstruction [R], see the module docstring). Epoch k lasts
     ``first_epoch·2^k`` rounds; during it the experts are the thresholds frozen at its start and the

@@ -1,12 +1,12 @@
 """HI-LCB and HI-LCB-lite: pessimistic (lower-confidence-bound) serve-or-forward rules.
 
-Reference: Chattopadhyay et al., arXiv 2508.08985 (2025; v1/v3 abstracts read). See ALGORITHMS.md
-Part A §4.
+Reference: Chattopadhyay et al., arXiv 2508.08985 (2025; v1/v3 abstracts read). Sources and tags:
+docs/agents_hi.md.
 
 **Reconstruction notice.** Only the abstract could be read ([V:S4]). Verified: a local and a remote
 model; P(local correct | confidence c) = ψ(c) with ψ increasing; both policies use the UCB framework
 and reach order-optimal O(log T) regret; HI-LCB-lite costs O(1) per sample; offloading costs may
-change over time. The rules below are the reconstruction [R] of ALGORITHMS.md §4:
+change over time. The rules below are our reconstruction [R]:
 
 * the oracle accepts iff ψ(c_t) >= 1 - β_t (a threshold policy by monotonicity); accepting reveals
   nothing, so when uncertain, offload ("LCB": pessimism about ψ);

@@ -2,10 +2,10 @@
 
 Reference: V. N. Moothedath, J. P. Champati, J. Gross, "Getting the Best Out of Both Worlds:
 Algorithms for Hierarchical Inference at the Edge", IEEE Trans. Machine Learning in Communications
-and Networking (TMLCN), 2024 (arXiv 2304.00891). See ALGORITHMS.md Part A §1–§2.
+and Networking (TMLCN), 2024 (arXiv 2304.00891). Sources and tags: docs/agents_hi.md.
 
 **Reconstruction notice.** Only the abstracts of the paper could be read ([V:S1], [V:S2]); the
-per-round rules below are the reconstruction [R] of ALGORITHMS.md Part A (which a third-party
+per-round rules below are our reconstruction [R] (which a third-party
 re-implementation, [T:S7], agrees with). Verified facts they rest on: experts are thresholds θ on the
 local max-probability p, offload iff p < θ; loss β·1{offload} + Y·1{accept}; regret against the best
 fixed θ in hindsight; HIL-F's regret √(n ln(1/λ_min)/2) with λ_min the smallest gap between distinct
@@ -315,9 +315,9 @@ _COMMON_DOC = """
 
 @register("hil-f", "HIL-F: exponential weights over confidence thresholds, full feedback (TMLCN'24)")
 class HILF(ThresholdHedge):
-    """HIL-F — Hierarchical Inference Learning with full feedback.
+    __doc__ = """HIL-F — Hierarchical Inference Learning with full feedback.
 
-    Moothedath, Champati, Gross, IEEE TMLCN 2024, Algorithm HIL-F (ALGORITHMS.md Part A §1; the
+    Moothedath, Champati, Gross, IEEE TMLCN 2024, Algorithm HIL-F (the
     per-round rule is a reconstruction [R], see the module docstring). Each round: accept with
     probability A/W, where W = Σ_k w_k|I_k| and A the same sum restricted to [0, p]; observe the
     local loss; split the interval containing p; multiply the weights below p by e^{-η·ℓ_local} and
@@ -345,11 +345,16 @@ class HILF(ThresholdHedge):
 
     Examples
     --------
+    >>> import numpy as np
     >>> agent = HILF(n_actions=2, n_features=1, seed=0)
-    >>> agent.act([0.95]) in (0, 1)
-    True
-    >>> agent.update([0.95], 0, 1.0, rewards=[1.0, 0.4]) is agent
-    True
+    >>> rng = np.random.default_rng(0)
+    >>> for _ in range(1000):
+    ...     p = rng.random()                  # the local model's confidence: right with probability p
+    ...     right = float(rng.random() < p)   # forwarding earns 0.7, so serve locally iff p > 0.7
+    ...     a = agent.act([p])
+    ...     _ = agent.update([p], a, right if a == 0 else 0.7, rewards=[right, 0.7])   # full feedback
+    >>> print(agent.probs([0.95]).round(2), agent.probs([0.3]).round(2))   # P(serve locally), P(forward)
+    [1. 0.] [0. 1.]
 
     References
     ----------
@@ -373,14 +378,14 @@ class HILF(ThresholdHedge):
 
 @register("hil-n", "HIL-N: label-efficient exponential weights over thresholds, label only on forward (TMLCN'24)")
 class HILN(ThresholdHedge):
-    """HIL-N — Hierarchical Inference Learning with no local feedback.
+    __doc__ = """HIL-N — Hierarchical Inference Learning with no local feedback.
 
-    Moothedath, Champati, Gross, IEEE TMLCN 2024 (ALGORITHMS.md Part A §2; reconstruction [R]:
+    Moothedath, Champati, Gross, IEEE TMLCN 2024 (reconstruction [R]:
     label-efficient exponential weights). Each round: with probability ε_t forward (explore),
     otherwise decide as HIL-F. Loss estimates: the forward loss for thresholds above p (known
     without the label); for thresholds at or below p, ``ℓ_local·1{forwarded}/q`` with q the true
-    forwarding probability ε_t + (1-ε_t)(1-A/W) — the lower-variance unbiased variant of
-    ALGORITHMS.md §2 step 3 (chosen because the plain ``Z·Y/ε`` needs the exploration coin Z, which
+    forwarding probability ε_t + (1-ε_t)(1-A/W) — the lower-variance unbiased variant of the
+    label-efficient estimate ``Z·Y/ε`` (chosen because that one needs the exploration coin Z, which
     the update kernel does not see). q is the value ``select`` computed (cached in the state) when
     the update follows its decision directly; with delayed feedback it is recomputed with the
     weights at update time, which have moved a little since the decision (small bias).
@@ -399,7 +404,7 @@ class HILN(ThresholdHedge):
         λ_t as for :class:`HILF` (the shortest interval so far; ln(1/λ_t) >= ln(N_t+1)).
     eta
         Fixed learning rate; ``None`` (default): η_t = √(ε_t ln(1/λ_t)/t). These balance
-        ln(1/λ)/η, ηn/ε and εn, giving O(n^{2/3}) regret ([R], ALGORITHMS.md §2).
+        ln(1/λ)/η, ηn/ε and εn, giving O(n^{2/3}) regret ([R]).
     explore_scale
         Multiplier c of the exploration schedule (default 0.5; the Θ(·) leaves it open. Measured at
         t = 50k: c = 1 is 0.014–0.016 above the best threshold on the Beta stream and 0.020–0.021 on
@@ -410,9 +415,19 @@ class HILN(ThresholdHedge):
 
     Examples
     --------
+    >>> import numpy as np
     >>> agent = HILN(n_actions=2, n_features=1, seed=0)
-    >>> agent.update([0.6], 1, 0.7, rewards=[1.0, 0.7]).act([0.6]) in (0, 1)
-    True
+    >>> rng = np.random.default_rng(0)
+    >>> for _ in range(1000):
+    ...     p = rng.random()                  # the local model's confidence: right with probability p
+    ...     right = float(rng.random() < p)   # forwarding earns 0.7, so serve locally iff p > 0.7
+    ...     a = agent.act([p])
+    ...     if a == 1:                        # forwarded: the local model's label comes back too
+    ...         _ = agent.update([p], 1, 0.7, rewards=[right, 0.7])
+    ...     else:                             # served locally: nothing is observed
+    ...         _ = agent.update([p], 0, float("nan"), rewards=[float("nan")] * 2)
+    >>> print(agent.probs([0.95]).round(2), agent.probs([0.3]).round(2))   # P(serve locally), P(forward)
+    [0.87 0.13] [0.01 0.99]
 
     References
     ----------

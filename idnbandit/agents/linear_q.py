@@ -9,7 +9,7 @@ Features ``φ`` are built from the context entries ``feature_indices`` (default:
   ``n_tilings`` active binary features, plus a constant.
 
 Semi-gradient Q-learning with a normalised step (NLMS; for tiles this is "α divided by the number
-of active features", ALGORITHMS.md Part B §10): ``w_a += α δ φ(x) / ‖φ(x)‖²`` with
+of active features", Sutton & Barto 2018, §9.5.4): ``w_a += α δ φ(x) / ‖φ(x)‖²`` with
 ``δ = r + γ max_b w_bᵀφ(x')·[not done] − w_aᵀφ(x)``. Multi-step use and the fused path (one-step
 episodes, the bandit special case) follow :mod:`idnbandit.agents.qlearning`.
 """

@@ -104,7 +104,7 @@ class LinTS(LinearAgent):
     Option ``a`` keeps ``B_a = λI + Σ x xᵀ`` as its lower Cholesky factor ``L_a`` (rank-1 updates,
     O(d²), SPD by construction), ``f_a = Σ r x`` and ``μ_a = B_a⁻¹f_a``. Each decision draws
     ``θ̃_a = μ_a + v·L_a⁻ᵀz_a`` with ``z_a ~ N(0, I_d)``, so ``θ̃_a ~ N(μ_a, v²B_a⁻¹)``
-    (ALGORITHMS.md Part B §2), and plays ``argmax_a θ̃_aᵀx`` (ties: lowest index).
+    (Agrawal & Goyal, ICML 2013), and plays ``argmax_a θ̃_aᵀx`` (ties: lowest index).
 
     The normals come from the ``n_uniforms = 2·ceil(d·K/2)`` uniforms of the decision by Box–Muller
     (normal ``j`` of option ``a`` is number ``a·d + j``), so the fused path reproduces the step path.

@@ -2,7 +2,7 @@
 
 Also home of what the other linear agents share: :class:`LinearAgent` (the lean per-step
 ``act`` / ``update`` path and the feedback rule). The per-arm ridge update kernels they use
-(Sherman–Morrison with periodic refactorisation, ALGORITHMS.md §1b (A)) live in :mod:`._linalg`;
+(Sherman–Morrison with periodic refactorisation) live in :mod:`._linalg`;
 LinUCB's second kernel pair (pruned exact selection, for larger d·K) in :mod:`._linucb_pruned`.
 
 Feedback rule of every linear agent: ``update`` learns, for every option ``k`` whose reward is
@@ -363,7 +363,7 @@ class LinUCB(LinearAgent):
     ``A_a⁻¹`` is maintained by Sherman–Morrison (as ``A⁻¹ − w wᵀ``, which keeps it exactly
     symmetric) and recomputed from ``A_a`` by a Cholesky factorisation every ``refactor_every``
     updates of that option, or at once if the update's denominator is not positive
-    (ALGORITHMS.md Part B §1b (A)). Per decision O(K d²); per update O(d²) amortised; the kernels
+    (it bounds the drift of Sherman–Morrison updates). Per decision O(K d²); per update O(d²) amortised; the kernels
     never allocate (the Cholesky factor is built in a (d, d) scratch array of the state).
 
     **Selection.** Two kernel pairs make exactly the same decisions and leave A, A⁻¹, b

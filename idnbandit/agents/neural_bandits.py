@@ -4,7 +4,7 @@ One MLP ``f(x; θ)`` with ``n_actions`` outputs (the options share the hidden la
 gradient of output ``a`` with respect to all parameters. The design matrix ``Z`` is kept diagonal
 (``U``, as in the authors' ``learner_diag.py``): ``U ← λ·1``, and after each observed reward of option
 ``k``, ``U ← U + g_k ⊙ g_k``. The exploration width is ``σ_a = sqrt(Σ_j λ ν g_{a,j}² / U_j)``
-(the official code's form; ALGORITHMS.md Part B §7). NeuralUCB plays ``argmax f_a + σ_a``; NeuralTS
+(the form of the authors' code, uclaml/NeuralUCB ``learner_diag.py``). NeuralUCB plays ``argmax f_a + σ_a``; NeuralTS
 samples ``r̃_a ~ N(f_a, σ_a²)`` and plays the argmax. TrainNN: ``train_steps`` SGD steps
 (``lr``, weight decay λ) on mini-batches of ``batch_size`` drawn from the history of observed
 ``(x, k, r_k)``, squared loss on output ``k``; run after every update for the first ``dense_rounds``
@@ -198,7 +198,7 @@ _PARAMS = """
     ridge
         λ > 0: initial diagonal of U and SGD weight decay.
     nu
-        ν >= 0: exploration scale (tune on a log grid, ALGORITHMS.md Part B §7).
+        ν >= 0: exploration scale (tune on a log grid, e.g. 1e-5 .. 1).
     lr
         SGD step size (> 0).
     train_steps, batch_size
@@ -220,6 +220,19 @@ class NeuralUCB(_NeuralBandit):
     Plays ``argmax_a f(x; θ)_a + sqrt(Σ_j λ ν g_{a,j}² / U_j)``; ties go to the lowest index.
     """ + _PARAMS + """
 
+    Examples
+    --------
+    >>> import numpy as np
+    >>> agent = NeuralUCB(n_actions=2, n_features=2, hidden=(16,), nu=0.01, train_steps=10, seed=0)
+    >>> rng = np.random.default_rng(0)
+    >>> for _ in range(400):
+    ...     x = np.array([rng.random(), 1.0])
+    ...     a = agent.act(x)
+    ...     _ = agent.update(x, a, x[0] if a == 0 else 0.5)   # serve locally iff confident
+    >>> [agent.act([p, 1.0]) for p in (0.1, 0.3, 0.7, 0.9)]
+    [1, 1, 0, 0]
+
+
     References
     ----------
     D. Zhou, L. Li, Q. Gu, "Neural Contextual Bandits with UCB-based Exploration", ICML 2020
@@ -237,6 +250,19 @@ class NeuralTS(_NeuralBandit):
     Samples ``r̃_a ~ N(f(x; θ)_a, σ_a²)`` with ``σ_a² = Σ_j λ ν g_{a,j}² / U_j`` (one standard normal
     per option from the agent's generator) and plays the argmax.
     """ + _PARAMS + """
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> agent = NeuralTS(n_actions=2, n_features=2, hidden=(16,), nu=0.01, train_steps=10, seed=0)
+    >>> rng = np.random.default_rng(0)
+    >>> for _ in range(400):
+    ...     x = np.array([rng.random(), 1.0])
+    ...     a = agent.act(x)
+    ...     _ = agent.update(x, a, x[0] if a == 0 else 0.5)   # serve locally iff confident
+    >>> [agent.act([p, 1.0]) for p in (0.1, 0.3, 0.7, 0.9)]
+    [1, 1, 0, 0]
+
 
     References
     ----------

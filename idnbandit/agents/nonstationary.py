@@ -105,7 +105,7 @@ def dlinucb_update(state, x, a, r, rewards):
 class DiscountedLinUCB(LinearAgent):
     """D-LinUCB: LinUCB on exponentially discounted statistics (Russac, Vernade, Cappé 2019, Algorithm 1).
 
-    Per option, with ``V_0 = Ṽ_0 = λI`` and every ``update`` call one time step (ALGORITHMS.md §3a)::
+    Per option, with ``V_0 = Ṽ_0 = λI`` and every ``update`` call one time step (Russac, Vernade, Cappé, NeurIPS 2019)::
 
         V_t = γ V_{t−1} + x xᵀ + (1−γ) λ I          (x xᵀ only if the option's reward was observed)
         Ṽ_t = γ² Ṽ_{t−1} + x xᵀ + (1−γ²) λ I        (the paper's recursion; the official code's
@@ -293,7 +293,7 @@ class SlidingWindowLinUCB(LinearAgent):
     Per option ``A_a = λI + Σ x xᵀ`` and ``b_a = Σ r x`` over the observed rewards of the last ``w``
     ``update`` calls (one global ring buffer of (x, rewards) holds them); the index is
     ``θ_aᵀx + α·sqrt(xᵀA_a⁻¹x)``, ties to the lowest index. The paper's width is
-    ``α = β = sqrt(λ)S + R·sqrt(d·ln((1 + wL²/λ)/δ))`` (ALGORITHMS.md §3b); here α is given directly.
+    ``α = β = sqrt(λ)S + R·sqrt(d·ln((1 + wL²/λ)/δ))`` (Cheung, Simchi-Levi, Zhu, AISTATS 2019); here α is given directly.
 
     A step leaving the window is removed by a Sherman–Morrison *downdate*, the new one added by an
     update (O(d²) each). Downdates are fragile, so A, b are recomputed exactly from the buffer and A⁻¹

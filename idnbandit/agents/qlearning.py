@@ -301,6 +301,21 @@ class SarsaLambda(_Tabular):
     lam
         Trace decay λ in [0, 1].
 
+    Examples
+    --------
+    >>> import numpy as np
+    >>> agent = SarsaLambda(n_actions=2, n_features=2, epsilon=0.1, seed=0)
+    >>> rng = np.random.default_rng(0)
+    >>> total = 0.0
+    >>> for _ in range(2000):
+    ...     x = np.array([rng.random(), 1.0])
+    ...     a = agent.act(x)
+    ...     r = float(x[0] > 0.7) if a == 0 else 0.5   # serve locally iff confident
+    ...     total += r
+    ...     _ = agent.update(x, a, r)                   # one-step episodes (done=True)
+    >>> print(round(total / 2000, 2))
+    0.6
+
     References
     ----------
     R. S. Sutton, A. G. Barto, *Reinforcement Learning: An Introduction*, 2nd ed., MIT Press 2018,

@@ -3,20 +3,36 @@
 Each agent module registers its class with :func:`register`; presets (a class plus fixed
 parameters, e.g. ``always-cloud``) with :func:`register_preset`. Unknown names raise
 :class:`UnknownNameError` with close-match suggestions.
+
+Where the names come from (found on the first lookup, nothing to list by hand):
+
+* every module of the :mod:`idnbandit.agents` package is imported (``pkgutil``), so a new module
+  with an ``@register`` class is found without an edit to ``agents/__init__.py``;
+* on the first listing, or the first name not found, the modules named by the
+  ``idnbandit.agents`` entry points are imported (:data:`ENTRY_POINT_GROUP`): the ``ens-*``
+  strategies of :mod:`idnbandit.ensembles` come this way (the agents never import the packages
+  above them), and so do a third-party package's agents (``[project.entry-points."idnbandit.agents"]``
+  in its ``pyproject.toml``; see docs/agents.md, "How to add an agent").
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
+import pkgutil
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError, UnknownNameError
 from ._params import show
 
-__all__ = ["register", "register_preset", "register_factory", "agent_names", "agent_class_by_name", "parse_agent_spec",
-           "make_agent", "AgentEntry"]
+__all__ = ["register", "register_preset", "register_factory", "agent_names", "factory_names", "agent_class_by_name",
+           "parse_agent_spec", "make_agent", "AgentEntry", "ENTRY_POINT_GROUP"]
+
+#: entry-point group of the modules that register agents when imported (idnbandit.ensembles, plug-ins)
+ENTRY_POINT_GROUP = "idnbandit.agents"
 
 
 @dataclass(frozen=True)
@@ -48,7 +64,8 @@ def register_preset(name: str, cls: type, description: str, **params) -> None:
 
 
 # names built by a factory(n_actions, n_features, seed, **params) registered from a package above agents/
-# (idnbandit.ensembles registers its ens-* strategies here when imported); not listed by agent_names()
+# (idnbandit.ensembles registers its ens-* strategies here, loaded through its entry point); not listed by
+# agent_names() (they are not Agent classes): factory_names() lists them
 _FACTORIES: dict[str, tuple[Any, str]] = {}
 
 
@@ -57,18 +74,73 @@ def register_factory(name: str, factory, description: str) -> None:
     _FACTORIES[name] = (factory, description)
 
 
-def _ensure_loaded() -> None:
-    from .. import agents  # noqa: F401  (importing the package registers every agent module)
+_loaded = {"modules": False, "entry_points": False}
+
+
+def _import_agent_modules() -> None:
+    """Import every module of the agents package once (each registers its agents when imported)."""
+    if _loaded["modules"]:
+        return
+    from .. import agents as package
+
+    for info in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
+        importlib.import_module(info.name)
+    _loaded["modules"] = True  # only once all imported: a failing module fails every lookup, loudly
+
+
+def _load_entry_points() -> None:
+    """Import the modules named by the ``idnbandit.agents`` entry points, once.
+
+    A plug-in that fails to import is reported by a warning and left out: one broken package does not
+    take the other agents down.
+    """
+    if _loaded["entry_points"]:
+        return
+    _loaded["entry_points"] = True  # first: a plug-in that looks names up while importing does not recurse
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            ep.load()
+        except Exception as e:  # noqa: BLE001 - any import failure of a third-party package
+            warnings.warn(f"agent plug-in {ep.name!r} ({ep.value}, entry point group {ENTRY_POINT_GROUP!r}) "
+                          f"could not be loaded and is left out: {type(e).__name__}: {e}", RuntimeWarning,
+                          stacklevel=3)
+
+
+def _ensure_loaded(name: str | None = None) -> None:
+    """Find the agents: the package's modules always; the entry points when listing (``name`` None) or
+    when ``name`` is not registered yet."""
+    _import_agent_modules()
+    if name is None or (name not in _REGISTRY and name not in _FACTORIES):
+        _load_entry_points()
 
 
 def agent_names() -> dict[str, str]:
-    """Registered names and their one-line descriptions, sorted by name."""
+    """Registered agent names and their one-line descriptions, sorted by name.
+
+    The ``ens-*`` ensemble strategies (and other factories) are listed by :func:`factory_names`.
+
+    Examples
+    --------
+    >>> names = agent_names()
+    >>> names["linucb"]
+    'LinUCB (disjoint): per-option ridge regression + upper confidence bound (Li et al. 2010)'
+    >>> [n for n in names if n.startswith("hi")]
+    ['hi-lcb', 'hi-lcb-lite', 'hil-f', 'hil-n']
+    """
     _ensure_loaded()
     return {k: _REGISTRY[k].description for k in sorted(_REGISTRY)}
 
 
-def agent_entry(name: str) -> AgentEntry:
+def factory_names() -> dict[str, str]:
+    """Names built by a factory (the ``ens-*`` ensemble strategies, plug-ins') and their descriptions."""
     _ensure_loaded()
+    return {k: _FACTORIES[k][1] for k in sorted(_FACTORIES)}
+
+
+def agent_entry(name: str) -> AgentEntry:
+    _ensure_loaded(name)
     if name not in _REGISTRY:
         raise UnknownNameError("agent", name, _REGISTRY)
     return _REGISTRY[name]
@@ -76,10 +148,13 @@ def agent_entry(name: str) -> AgentEntry:
 
 def agent_class_by_name(class_name: str) -> type:
     """The registered class whose Python name is ``class_name`` (used by ``Agent.load``)."""
-    _ensure_loaded()
-    for e in _REGISTRY.values():
-        if e.cls.__name__ == class_name:
-            return e.cls
+    for load_plugins in (False, True):
+        _import_agent_modules()
+        if load_plugins:
+            _load_entry_points()
+        for e in _REGISTRY.values():
+            if e.cls.__name__ == class_name:
+                return e.cls
     raise UnknownNameError("agent class", class_name, {e.cls.__name__ for e in _REGISTRY.values()})
 
 
@@ -145,6 +220,13 @@ def parse_agent_spec(spec: str) -> tuple[str, dict[str, Any]]:
     ------
     ConfigError
         If the spec is malformed, too long, repeats a key or holds a value that is not a literal.
+
+    Examples
+    --------
+    >>> parse_agent_spec("linucb(alpha=0.5, ridge=1)")
+    ('linucb', {'alpha': 0.5, 'ridge': 1})
+    >>> parse_agent_spec("dqn(hidden=[32, 32], lr=1e-3)")
+    ('dqn', {'hidden': [32, 32], 'lr': 0.001})
     """
     if not isinstance(spec, str):
         raise ConfigError(f"agent spec {show(spec, 80)}: expected a string like 'linucb(alpha=0.5)'")
@@ -178,15 +260,32 @@ def make_agent(spec: str, n_actions: int, n_features: int, seed=None, **extra):
     """Build an agent from a name or spec string; preset and spec parameters are merged.
 
     Unknown hyperparameters raise :class:`ConfigError` listing the accepted ones.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> agent = make_agent("epsilon-greedy(epsilon=0.05)", n_actions=2, n_features=2, seed=0)
+    >>> agent.epsilon
+    0.05
+    >>> rng = np.random.default_rng(0)
+    >>> for _ in range(500):
+    ...     x = np.array([rng.random(), 1.0])
+    ...     a = agent.act(x)
+    ...     _ = agent.update(x, a, x[0] if a == 0 else 0.5)   # serve locally iff confident
+    >>> [agent.act([p, 1.0]) for p in (0.1, 0.9)]
+    [1, 0]
     """
     name, params = parse_agent_spec(spec)
     twice = sorted(set(params) & set(extra))
     if twice:
         raise ConfigError(f"agent spec {show(spec, 80)}: parameter {twice[0]!r} is also given as a keyword argument; "
                           "give it once")
+    _ensure_loaded(name)
     if name in _FACTORIES and name not in _REGISTRY:
         return _FACTORIES[name][0](n_actions, n_features, seed, **{**extra, **params})
-    entry = agent_entry(name)
+    if name not in _REGISTRY:
+        raise UnknownNameError("agent", name, {**_REGISTRY, **_FACTORIES})
+    entry = _REGISTRY[name]
     merged = {**entry.params, **extra, **params}
     allowed = [p for p in entry.cls._param_names() if p not in ("n_actions", "n_features", "seed")]
     for k in merged:

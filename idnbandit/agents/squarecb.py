@@ -4,7 +4,7 @@ Reference: D. J. Foster, A. Rakhlin, "Beyond UCB: Optimal and Efficient Contextu
 Realizable Regression Oracles", ICML 2020 (Algorithm 1, inverse-gap weighting). Practical schedule
 from Vowpal Wabbit's ``cb_explore_adf_squarecb.cc`` (read): γ = gamma_scale · n^gamma_exponent with
 n the number of learned examples (so the first decision is uniform), μ = K, oracle updated without
-importance weighting. ALGORITHMS.md Part B §4.
+importance weighting (Vowpal Wabbit's SquareCB: ``cb_explore_adf_squarecb.cc``).
 
 Python-only (``has_kernels`` is False): the oracle is a river model.
 """

@@ -129,11 +129,10 @@ def _seeds(args) -> list[int]:
 
 
 def known_agent_names() -> dict[str, str]:
-    """Every name ``--agents`` accepts (registered agents and the ``ens-*`` ensemble strategies), sorted."""
-    from ..agents.registry import agent_names
-    from ..ensembles import strategy_names
+    """Every name ``--agents`` accepts (registered agents, the ``ens-*`` strategies, plug-ins'), sorted."""
+    from ..agents.registry import agent_names, factory_names
 
-    return dict(sorted({**strategy_names(), **agent_names()}.items()))
+    return dict(sorted({**factory_names(), **agent_names()}.items()))
 
 
 def _check_names(agents) -> None:
@@ -243,8 +242,10 @@ def _params(name: str) -> list[str]:
     if name in agent_names():
         entry = agent_entry(name)
         cls, fixed = entry.cls, entry.params
-    else:
+    elif name in STRATEGIES:
         cls, fixed = STRATEGIES[name][0], {}
+    else:  # a plug-in's factory: its parameters are not known here
+        return []
     return [p for p in cls._param_names() if p not in ("n_actions", "n_features", "seed") and p not in fixed]
 
 

@@ -1,8 +1,7 @@
 """Small statistics for benchmark summaries: Student-t quantiles and mean ± 95 % CI over seeds.
 
-numpy has no Student-t quantile and scipy is not a dependency, so :func:`t_quantile` inverts the
-t CDF with Newton steps; the CDF is the density integrated with composite Simpson (exact to ~1e-10
-for the smooth integrand), which is plenty for confidence intervals.
+The quantile is scipy's (``scipy.stats.t.ppf``; scipy is a core dependency), imported on first use
+so that ``import idnbandit.bench`` stays light.
 """
 
 from __future__ import annotations
@@ -18,24 +17,6 @@ from ..errors import ConfigError
 
 __all__ = ["t_quantile", "MeanCI", "mean_ci"]
 
-_SIMPSON_INTERVALS = 4000  # even
-
-
-def _t_pdf(x: np.ndarray, df: float) -> np.ndarray:
-    log_c = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
-    return np.exp(log_c - (df + 1) / 2 * np.log1p(x * x / df))
-
-
-def _t_cdf(x: float, df: float) -> float:
-    """P(T <= x) for x >= 0 (Simpson on [0, x])."""
-    if x == 0.0:
-        return 0.5
-    grid = np.linspace(0.0, x, _SIMPSON_INTERVALS + 1)
-    f = _t_pdf(grid, df)
-    h = x / _SIMPSON_INTERVALS
-    integral = h / 3 * (f[0] + f[-1] + 4 * f[1:-1:2].sum() + 2 * f[2:-1:2].sum())
-    return 0.5 + float(integral)
-
 
 @lru_cache(maxsize=256)
 def t_quantile(p: float, df: float) -> float:
@@ -46,12 +27,12 @@ def t_quantile(p: float, df: float) -> float:
     p
         Probability in (0, 1).
     df
-        Degrees of freedom, > 0.
+        Degrees of freedom, > 0 (need not be an integer).
 
     Returns
     -------
     float
-        ``x`` with ``P(T <= x) = p`` (absolute error below 1e-8 for df >= 1).
+        ``x`` with ``P(T <= x) = p``: ``scipy.stats.t.ppf(p, df)``.
 
     Raises
     ------
@@ -67,33 +48,9 @@ def t_quantile(p: float, df: float) -> float:
         raise ConfigError(f"p: {p!r} is not allowed; it must be in (0, 1)")
     if not df > 0:
         raise ConfigError(f"df: {df!r} is not allowed; it must be > 0")
-    if p < 0.5:
-        return -t_quantile(1.0 - p, df)
-    if p == 0.5:
-        return 0.0
-    if df == 1:  # Cauchy: closed form
-        return math.tan(math.pi * (p - 0.5))
-    if df == 2:
-        return (2 * p - 1) / math.sqrt(2 * p * (1 - p))
-    # start from the normal quantile (Acklam-free: a few Newton steps on the normal CDF)
-    x = math.sqrt(2.0) * _erfinv(2 * p - 1)
-    for _ in range(50):
-        step = (_t_cdf(x, df) - p) / float(_t_pdf(np.array([x]), df)[0])
-        x -= step
-        if abs(step) < 1e-12 * max(1.0, abs(x)):
-            break
-    return x
+    from scipy.stats import t  # ~0.7 s the first time: only when a summary needs an interval
 
-
-def _erfinv(y: float) -> float:
-    """Inverse error function by Newton steps on ``math.erf`` (|y| < 1)."""
-    x = 0.0
-    for _ in range(100):
-        step = (math.erf(x) - y) / (2 / math.sqrt(math.pi) * math.exp(-x * x))
-        x -= step
-        if abs(step) < 1e-15:
-            break
-    return x
+    return float(t.ppf(p, df))
 
 
 class MeanCI(NamedTuple):

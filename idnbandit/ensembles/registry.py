@@ -1,8 +1,10 @@
 """Names of the ensemble strategies for the command line (``--agents ens-seq(threshold=0.8)``).
 
 The names are added to the agent registry (:func:`idnbandit.agents.registry.register_factory`) when
-:mod:`idnbandit.ensembles` is imported, so :func:`~idnbandit.agents.registry.make_agent` and the
-bench command build them; :func:`~idnbandit.sim.simulate` recognises them by
+this module is imported. The registry imports it by itself, through the ``idnbandit.agents`` entry
+point declared in ``pyproject.toml``, on its first listing or first unknown name: so
+``make_agent("ens-cucb", ...)`` works without importing :mod:`idnbandit.ensembles` first, and the
+agents package never imports this one. :func:`~idnbandit.sim.simulate` recognises the strategies by
 ``is_ensemble_strategy`` and runs its multi-query loop.
 """
 
@@ -70,5 +72,5 @@ def make_strategy(spec: str, n_actions: int, n_features: int = 1, seed=None) -> 
     return _build(name)(n_actions, n_features, seed, **params)
 
 
-for _name, (_cls, _desc) in STRATEGIES.items():
+for _name, (_cls, _desc) in STRATEGIES.items():  # on import: the registry's entry point names this module
     register_factory(_name, _build(_name), _desc)

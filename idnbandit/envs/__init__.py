@@ -1,4 +1,4 @@
-"""Gymnasium environments over the idnbandit simulator (DESIGN §6).
+"""Gymnasium environments over the idnbandit simulator (docs/envs.md).
 
 Importing this package (done by ``import idnbandit``) registers three ids; their modules (and the
 simulator) are only imported when an environment is made:

@@ -68,7 +68,7 @@ class OffloadEnv(RenderMixin, gym.Env):
     Requests arrive at devices of a simulated Inference Delivery Network (the scenario). For each
     request the agent picks one of the K options of its origin (``(node, model)`` pairs, local
     first, then up the path to the root); the simulator serves it there, with queueing, network
-    and compute delays, and pays the scenario's reward (accuracy minus latency and cost, DESIGN §2).
+    and compute delays, and pays the scenario's reward (accuracy minus latency and cost).
     This is the contextual-bandit problem of the library as a Gymnasium environment; queues carry
     over between requests, so decisions affect later latencies.
 

@@ -88,6 +88,12 @@ def stratified_split(x: np.ndarray, y: np.ndarray, fractions=(0.6, 0.2, 0.2), se
     Returns
     -------
     Split
+
+    Notes
+    -----
+    Not ``sklearn.model_selection.train_test_split(stratify=)``: for the same seed that draws other
+    samples (a ``RandomState`` instead of this numpy ``Generator``, which ``seed`` may also be), so every
+    ``idnbandit fl`` result, trace and figure recorded with a seed would change.
     """
     f = np.asarray(fractions, dtype=np.float64)
     if f.shape != (3,) or (f <= 0).any() or abs(f.sum() - 1.0) > 1e-9:

@@ -25,6 +25,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import queue
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -121,6 +123,10 @@ class LogWriter:
         Rows buffered before a chunk is written (a Parquet row group).
     overwrite
         Replace an existing file at ``path`` (default: refuse with ``LogError``).
+    background
+        Check, encode and write chunks in a thread, so that a producer that releases the GIL (the
+        fused simulator) keeps running meanwhile; at most two chunks wait (memory stays bounded). An
+        error in the thread is raised by the next :meth:`write` or by :meth:`close`.
 
     Raises
     ------
@@ -131,7 +137,8 @@ class LogWriter:
         A ``.parquet`` path without pyarrow.
     """
 
-    def __init__(self, path, meta: LogMeta, *, chunk_rows: int = CHUNK_ROWS, overwrite: bool = False):
+    def __init__(self, path, meta: LogMeta, *, chunk_rows: int = CHUNK_ROWS, overwrite: bool = False,
+                 background: bool = False):
         self.path = Path(path)
         self.meta = meta
         self._kind = _kind(self.path)
@@ -152,12 +159,47 @@ class LogWriter:
                                                          newline=""))
         self._sink = None
         self._closed = False
+        self._queue: queue.Queue | None = None
+        self._error: BaseException | None = None
+        if background:
+            self._queue = queue.Queue(maxsize=2)
+            self._thread = threading.Thread(target=self._background, name="idnbandit-log-writer", daemon=True)
+            self._thread.start()
 
     # ------------------------------------------------------------------ writing
     def write(self, **arrays) -> None:
-        """Append rows: keyword arrays named as the schema's columns (``x`` is (n, d), ``sim_rewards`` (n, K))."""
+        """Append rows: keyword arrays named as the schema's columns (``x`` is (n, d), ``sim_rewards`` (n, K)).
+
+        With ``background=True`` the arrays must not be modified afterwards (they are written later)."""
         if self._closed:
             raise LogError(f"{self.path}: the writer is closed")
+        if self._queue is not None:
+            self._raise_background_error()
+            self._queue.put(arrays)
+            return
+        self._write_now(arrays)
+
+    def _background(self) -> None:
+        while True:
+            arrays = self._queue.get()
+            if arrays is None:
+                return
+            if self._error is None:
+                try:
+                    self._write_now(arrays)
+                except BaseException as exc:  # noqa: BLE001 - re-raised in the producer's thread
+                    self._error = exc
+
+    def _raise_background_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _stop_background(self) -> None:
+        if self._queue is not None and self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def _write_now(self, arrays: dict) -> None:
         chunk = _as_chunk(self.meta, arrays, str(self.path))
         check_chunk(chunk, self.meta, self.rows + self._buffered, str(self.path))
         self._buf.append(chunk)
@@ -179,10 +221,12 @@ class LogWriter:
     def _table(self, chunk: DecisionLog):
         pa = self._pa
         cols = {"request": chunk.request, "time_s": chunk.time_s, "origin": chunk.origin}
-        cols.update({c: chunk.x[:, j] for j, c in enumerate(context_columns(self.meta.n_features))})
+        xt = np.ascontiguousarray(chunk.x.T)  # one transpose, then contiguous columns
+        cols.update({c: xt[j] for j, c in enumerate(context_columns(self.meta.n_features))})
         cols.update(action=chunk.action, propensity=chunk.propensity, observed=chunk.observed, reward=chunk.reward)
         if self.meta.simulated:
-            cols.update({c: chunk.sim_rewards[:, k] for k, c in enumerate(sim_columns(self.meta.n_options))})
+            st = np.ascontiguousarray(chunk.sim_rewards.T)
+            cols.update({c: st[k] for k, c in enumerate(sim_columns(self.meta.n_options))})
         table = pa.table(cols)
         return table.replace_schema_metadata({_META_KEY: self.meta.to_json().encode()})
 
@@ -190,7 +234,8 @@ class LogWriter:
         table = self._table(chunk)
         if self._sink is None:
             pq = require("pyarrow.parquet", "ope")
-            self._sink = pq.ParquetWriter(self._fh, table.schema)
+            # no dictionary encoding or column statistics: floats do not repeat, and both cost 7x the write
+            self._sink = pq.ParquetWriter(self._fh, table.schema, use_dictionary=False, write_statistics=False)
         self._sink.write_table(table, row_group_size=self.chunk_rows)
 
     def _write_csv(self, chunk: DecisionLog) -> None:
@@ -217,6 +262,8 @@ class LogWriter:
         if self._closed:
             return
         try:
+            self._stop_background()
+            self._raise_background_error()
             self._flush()
             if self._sink is None:  # an empty log still has its header / schema
                 if self._kind == "csv":
@@ -236,6 +283,9 @@ class LogWriter:
         if self._closed:
             return
         self._closed = True
+        if self._error is None:
+            self._error = LogError(f"{self.path}: aborted")  # the thread skips what is still queued
+        self._stop_background()
         if self._kind == "parquet" and self._sink is not None:
             with contextlib.suppress(Exception):  # the temporary file is removed below anyway
                 self._sink.close()
@@ -345,7 +395,7 @@ def _iter_parquet(path: Path, chunk_rows: int, n_options: int | None) -> Iterato
     require("pyarrow", "ope")
     pq = require("pyarrow.parquet", "ope")
     try:
-        pf = pq.ParquetFile(path)
+        pf = pq.ParquetFile(path, pre_buffer=False)  # pre-buffering reads ahead: memory would grow with the log
         schema = pf.schema_arrow
     except Exception as exc:  # noqa: BLE001 - pyarrow raises ArrowInvalid/OSError on a corrupt file
         raise LogError(f"{path}: not a readable Parquet file ({str(exc)[:100]})") from None

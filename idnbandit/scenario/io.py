@@ -26,6 +26,7 @@ full list of checks.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from importlib import resources
@@ -220,6 +221,16 @@ def _parse_toml(text: str) -> dict:
 
 def loads_scenario(text: str, *, source: str = "<string>", base_dir: str = "", check_data: bool = True) -> Scenario:
     """Parse scenario TOML ``text``; see :func:`load_scenario`."""
+    collecting = gc.isenabled()  # a 100,000-node file builds ~10^6 objects; the cyclic collector would
+    gc.disable()  # rescan the caller's whole heap many times meanwhile (nothing built here has cycles)
+    try:
+        return _loads_scenario(text, source, base_dir, check_data)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _loads_scenario(text: str, source: str, base_dir: str, check_data: bool) -> Scenario:
     try:
         data = _parse_toml(text)
     except ValueError as exc:  # TOMLDecodeError, or an integer of more than 4,300 digits

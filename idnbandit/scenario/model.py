@@ -1,4 +1,4 @@
-"""Frozen dataclasses describing one IDN experiment (DESIGN §2).
+"""Frozen dataclasses describing one IDN experiment (docs/scenarios.md).
 
 Field-level checks (signs, ranges, enum values) happen in ``__post_init__``; checks that need the
 whole scenario (parent cycles, memory, options) happen in :class:`Scenario`; checks that need the
@@ -81,7 +81,7 @@ class ServiceDistribution(_StrEnum):
 
 
 class FeedbackMode(_StrEnum):
-    """What the deciding node observes after a decision (DESIGN §2)."""
+    """What the deciding node observes after a decision (docs/agents.md, "Feedback modes")."""
 
     FULL = "full"  # label known: rewards of all options
     BANDIT = "bandit"  # reward of the chosen option only
@@ -318,7 +318,7 @@ class FeedbackSpec:
 
 @dataclass(frozen=True)
 class ContextSpec:
-    """Which features the agent's context holds (DESIGN §2)."""
+    """Which features the agent's context holds (docs/scenarios.md)."""
 
     confidence: bool = True  # max prob, margin, normalised entropy of the local model
     load: bool = True  # estimated queueing backlog (s) of each option's node

@@ -23,7 +23,9 @@ import numpy as np
 from ..errors import ConfigError
 from .state import R_FB, R_FEEDBACK_R, R_G, R_OPTION, R_ORIGIN, R_T_DECISION
 
-__all__ = ["DecisionLogSink", "open_decision_log", "PROPENSITY_KINDS"]
+__all__ = ["DecisionLogSink", "open_decision_log", "PROPENSITY_KINDS", "CHUNK_ROWS"]
+
+CHUNK_ROWS = 65_536  # records drained at a time = rows per write = one Parquet row group (no concatenation)
 
 PROPENSITY_KINDS = ("deterministic", "stochastic")
 
@@ -79,5 +81,5 @@ def open_decision_log(path, scenario, agent, *, n_options: int, n_features: int,
         spec = name
     meta = LogMeta(n_options=int(n_options), n_features=int(n_features), feedback=str(getattr(scenario.feedback.mode, "value", scenario.feedback.mode)),
                    simulated=True, policy=spec, scenario=scenario.name, extra={"propensity_kind": kind})
-    writer = LogWriter(Path(path), meta, overwrite=overwrite)
+    writer = LogWriter(Path(path), meta, overwrite=overwrite, background=True)
     return writer, DecisionLogSink(writer, n_options, n_features, n_options), kind

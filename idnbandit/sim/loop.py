@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .._kernel_cache import require_tested_numba
+from .._kernel_ids import stabilise_kernel_ids
 from ..errors import ConfigError
 from .core import (
     C_BAD_ACTION,
@@ -32,7 +34,6 @@ from .core import (
     run_to_decision_,
 )
 from .heap import heap_push_
-from .kernel_ids import stabilise_kernel_ids
 from .packed import NO_NRT, WITH_NRT, pack_view1, pack_view2, pack_view3
 from .state import (
     DL_A,
@@ -92,7 +93,7 @@ def certain(astate, x, u, a):
     return 1.0
 
 
-@njit(cache=True, error_model="numpy", **NO_NRT)
+@njit(cache=True, error_model="numpy", nogil=True, **NO_NRT)  # nogil: a decision log's writer thread runs meanwhile
 def drive_fused_(select, update, prob, states, CF, CI, SF, SI, ubuf, ucur, use_cf):  # noqa: N803  (pack names)
     """Run the core with kernel agents (``states[j]`` = learner ``j``'s kernel state, ``ubuf[j, ucur[j]]``
     its next uniforms) until it needs Python; returns the core's code (``C_NEED_UNIFORMS`` when a
@@ -226,7 +227,8 @@ class Driver:
     def __init__(self, c, scenario, seed: int, steps: int, *, layout=None, n_actions: int, n_features: int,
                  curve_points: int = 200, record: bool = False, static=None, requests=None,
                  limit: int | None = None, delivery_log: bool | None = None, keep_records: int | None = None,
-                 ensemble: bool = False):
+                 ensemble: bool = False, record_rows: int = 256):
+        require_tested_numba()  # a clear IdnBanditError on a numba idnbandit is not tested with
         self.c = c
         mode = MODE_MULTIHOP if layout is not None else (MODE_ENSEMBLE if ensemble else MODE_SINGLE)
         if layout is not None:
@@ -239,7 +241,7 @@ class Driver:
         self.rs = RunState(c, n_features=n_features, n_actions=n_actions, max_decisions=max_dec,
                            n_decision_nodes=d_n, steps=steps, curve_points=curve_points,
                            limit=steps if limit is None else limit, mode=mode, record=record,
-                           delivery_log=delivery_log, keep_records=keep_records)
+                           delivery_log=delivery_log, keep_records=keep_records, record_rows=record_rows)
         self.propensities = False  # decision logs: the agent's propensity_kind ("deterministic" / "stochastic")
         self.next_requests = requests if requests is not None else \
             RequestBlocks(scenario, c.feat.shape[1], seed, block=CHUNK).next_block

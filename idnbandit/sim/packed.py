@@ -13,10 +13,20 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, types
-from numba.core.cpu import CPUTargetOptions
-from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
-from numba.np.arrayobj import make_array, populate_array
+
+# numba internals (idnbandit._kernel_cache.INTERNALS; numba's own extensions use them to build array
+# structs): guarded so that `import idnbandit` works on any numba; on one without them the first
+# simulation raises IdnBanditError naming the supported versions (_kernel_cache.require_tested_numba)
+try:
+    from numba.core.imputils import impl_ret_borrowed
+    from numba.np.arrayobj import make_array, populate_array
+except ImportError:  # pragma: no cover - numba outside the tested range
+    impl_ret_borrowed = make_array = populate_array = None
+try:
+    from numba.core.cpu import CPUTargetOptions
+except ImportError:  # pragma: no cover - numba outside the tested range
+    CPUTargetOptions = None  # noqa: N816
 
 __all__ = ["HDR_W", "NO_NRT", "WITH_NRT", "layout", "fill", "pack_view1", "pack_view2", "pack_view3"]
 

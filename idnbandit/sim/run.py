@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..scenario.model import Tier
 from .compiled import check_seed, context_names, resolve_inputs
-from .decision_log import open_decision_log
+from .decision_log import CHUNK_ROWS, open_decision_log
 from .ensemble_run import simulate_ensemble
 from .loop import Driver, check_agent, compile_fused, drive_kernels, drive_python
 from .metrics import (
@@ -150,7 +150,7 @@ def simulate(scenario, agent, steps: int, seed: int | None = None, *, trace=None
                                             fused=kerns is not None, overwrite=overwrite_log)
     drv = Driver(c, scenario, seed, steps, layout=layout, n_actions=n_act, n_features=n_feat,
                  curve_points=int(curve_points), record=bool(record_requests) or writer is not None,
-                 delivery_log=bool(record_requests))
+                 delivery_log=bool(record_requests), record_rows=CHUNK_ROWS if writer is not None else 256)
     if writer is not None:
         drv.rs.sink, drv.propensities = sink, log_kind
     names = [getattr(a, "name", None) or type(a).__name__ for a in agents]

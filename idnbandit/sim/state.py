@@ -134,12 +134,14 @@ class RunState:
         Keep at most about this many drained records (None: all).
     request_block
         Requests buffered at a time.
+    record_rows
+        Records buffered in the packs before they are drained (a decision log drains to its writer).
     """
 
     def __init__(self, c: Compiled, *, n_features: int, n_actions: int, max_decisions: int = 1,
                  n_decision_nodes: int = 1, steps: int = 1, curve_points: int = 1, limit: int = 1,
                  mode: int = MODE_SINGLE, record: bool = False, delivery_log: bool | None = None,
-                 request_block: int = 1024, keep_records: int | None = None):
+                 request_block: int = 1024, keep_records: int | None = None, record_rows: int = 256):
         k = c.n_options
         nn = c.node_f.shape[0]
         nbg = c.bg_nodes.shape[0]
@@ -155,7 +157,7 @@ class RunState:
             "rq_cf": np.zeros((cap, k)), "rq_cfout": np.zeros((cap, k, N_OUT)), "rq_x": np.zeros((cap, d, f)),
             "rq_acc": np.zeros((cap, N_ACC)), "job_f": np.zeros((cap, 1)), "dl_x": np.zeros((cap, f)),
             "dl_r": np.zeros(cap), "dl_rs": np.zeros((cap, a)), "dl_due": np.zeros(cap),
-            "rec": np.zeros((256 if record else 0, rec_width(k, f, a))), "sums": np.zeros(N_SUMS), "cf_sum": np.zeros(k),
+            "rec": np.zeros((int(record_rows) if record else 0, rec_width(k, f, a))), "sums": np.zeros(N_SUMS), "cf_sum": np.zeros(k),
             "curve_reward": np.zeros(p), "curve_oracle": np.zeros(p), "curve_cf": np.zeros((p, k)),
             "out": np.zeros((1, N_OUT)), "fb": np.zeros(a), "vals": np.zeros(max(a, k)),
             "rq_q": np.zeros((cap if mode == MODE_ENSEMBLE else 0, k, 2)), "rq_p": np.ones((cap, d)),

@@ -118,7 +118,7 @@ def confidence_features(probs, temperature: float = 1.0) -> ConfidenceFeatures:
 def feature_matrix(probs, temperature: float = 1.0) -> np.ndarray:
     """(..., 3) float64 stack of ``max_prob``, ``margin``, ``entropy`` (see :data:`FEATURE_NAMES`).
 
-    This is the confidence part of an agent's context vector (DESIGN §2).
+    This is the confidence part of an agent's context vector.
     """
     f = confidence_features(probs, temperature)
     return np.stack([f.max_prob, f.margin, f.entropy], axis=-1)
@@ -179,12 +179,13 @@ def nll(probs, labels) -> float:
     return float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], _LOG_FLOOR, None))))
 
 
-def fit_temperature(probs, labels, *, bounds: tuple[float, float] = (0.05, 20.0), tol: float = 1e-5) -> float:
+def fit_temperature(probs, labels, *, bounds: tuple[float, float] = (0.05, 20.0), tol: float = 1e-8) -> float:
     """Temperature minimising the NLL of ``apply_temperature(probs, T)`` on (probs, labels).
 
     Fit this on a calibration split and apply it to the other samples. The NLL of
     ``softmax(z / T)`` is convex in ``1 / T`` (a log-sum-exp of linear functions minus a linear
-    function), so a golden-section search over ``1 / T`` finds the global minimum in the bounds.
+    function), so scipy's bounded scalar minimiser (``scipy.optimize.minimize_scalar``, Brent's
+    method) over ``1 / T`` finds the global minimum in the bounds.
 
     Parameters
     ----------
@@ -195,7 +196,7 @@ def fit_temperature(probs, labels, *, bounds: tuple[float, float] = (0.05, 20.0)
     bounds
         (low, high) range of temperatures searched.
     tol
-        Stop when the bracket on ``1 / T`` is narrower than this.
+        Absolute tolerance on ``1 / T`` (scipy's ``xatol``).
 
     Returns
     -------
@@ -225,20 +226,11 @@ def fit_temperature(probs, labels, *, bounds: tuple[float, float] = (0.05, 20.0)
     if not tol > 0:
         raise ConfigError(f"tol: {tol!r} is not allowed; it must be positive")
     logp = np.log(np.clip(p, _LOG_FLOOR, None))
-    a, b = 1.0 / hi_t, 1.0 / lo_t  # search over beta = 1/T
-    g = (np.sqrt(5.0) - 1.0) / 2.0
-    c, d = b - g * (b - a), a + g * (b - a)
-    fc, fd = _nll_of_logits(logp, y, c), _nll_of_logits(logp, y, d)
-    while b - a > tol:
-        if fc <= fd:
-            b, d, fd = d, c, fc
-            c = b - g * (b - a)
-            fc = _nll_of_logits(logp, y, c)
-        else:
-            a, c, fc = c, d, fd
-            d = a + g * (b - a)
-            fd = _nll_of_logits(logp, y, d)
-    return float(1.0 / ((a + b) / 2.0))
+    from scipy.optimize import minimize_scalar  # ~0.35 s the first time: only when a temperature is fitted
+
+    fit = minimize_scalar(lambda beta: _nll_of_logits(logp, y, beta), bounds=(1.0 / hi_t, 1.0 / lo_t),
+                          method="bounded", options={"xatol": float(tol)})  # search over beta = 1/T
+    return float(1.0 / fit.x)
 
 
 def ece(probs, labels, n_bins: int = 15) -> float | np.ndarray:

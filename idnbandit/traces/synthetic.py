@@ -1,6 +1,6 @@
 """Synthetic traces with correlated errors and confidence coupled to correctness.
 
-The generative model (one latent difficulty per sample, shared by every model, DESIGN §9)::
+The generative model (one latent difficulty per sample, shared by every model)::
 
     z_n  ~ N(0, 1)                         difficulty of sample n (hard for every model)
     s_mn = a_m - b z_n + e_mn,  e ~ N(0,1)  what model m "sees" of sample n

@@ -89,7 +89,7 @@ def test_static_threshold_and_oracle_match_reference():
 def synthetic_linear_bandit(n, d=16, k=4, seed=2024):
     """Unit-norm contexts and θ_a, Bernoulli rewards of mean 0.5 + 0.5·θ_aᵀx: (X, R, means).
 
-    The same kind of stream as ANCHORS.md and benchmarks/agents_vs_peers.py (Bernoulli noise keeps the
+    The same kind of stream as benchmarks/agents_vs_peers.py (Bernoulli noise keeps the
     problem hard enough that the regret curve is still rising at 200k steps)."""
     rng = np.random.default_rng(seed)
     theta = rng.normal(size=(k, d))

@@ -1,6 +1,6 @@
 """The numba RL kernels (QLearning, SarsaLambda, LinearQ) against plain numpy references.
 
-Each reference is written from the textbook rule (ALGORITHMS.md Part B §10), not from the kernels:
+Each reference is written from the textbook rule (Sutton & Barto 2018, eq. 6.8 and §12.7), not from the kernels:
 dense eligibility-trace tables, features built with ``np.prod``. Streams mix one-step (terminal)
 updates with full / bandit / no feedback and multi-step episodes (``done=False``).
 """

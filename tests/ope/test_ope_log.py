@@ -224,3 +224,18 @@ def test_write_checks_shapes(tmp_path, kwargs, match):
         with LogWriter(tmp_path / "s.csv", log.meta) as w:
             w.write(**cols)
     assert not list(tmp_path.iterdir())
+
+
+def test_background_writer_writes_the_same_file_and_reports_errors(tmp_path):
+    log = random_log(3000)
+    cols = {k: v for k, v in log._asdict().items() if k != "meta"}
+    with LogWriter(tmp_path / "bg.parquet", log.meta, chunk_rows=500, background=True) as w:
+        for s in range(0, 3000, 700):
+            w.write(**{k: v[s: s + 700] for k, v in cols.items()})
+    assert_same(read_log(tmp_path / "bg.parquet"), log)
+    w = LogWriter(tmp_path / "bad.parquet", log.meta, background=True)
+    w.write(**{**cols, "propensity": np.zeros(3000)})  # checked in the thread
+    with pytest.raises(LogError, match="row 0, column propensity"):
+        w.close()
+    assert not (tmp_path / "bad.parquet").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bg.parquet"]
