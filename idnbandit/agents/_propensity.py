@@ -8,8 +8,10 @@ Each agent class says what it can report in ``propensity_kind``:
   EXP4, HIL-F/N, Hedge-HI, SquareCB, Q-learning, DQN, random); a kernel agent gives it through a
   ``prob(state, x, u, a) -> float`` kernel (``_prob_kernel``), which the fused simulator calls right
   after ``select`` with the same state, context and uniforms.
-* ``"sampled"``: the choice is randomised but its probability has no closed form (Thompson
-  sampling: LinTS, NeuralTS); not loggable for off-policy evaluation.
+* ``"sampled"``: the choice is randomised but its probability is not known (an agent that cannot
+  say); not loggable for off-policy evaluation. Thompson sampling is *not* in this class: LinTS and
+  NeuralTS draw independent Gaussian scores, so the probability that option a has the largest is a
+  one-dimensional integral, computed by :func:`gaussian_argmax_probs` (Python path only).
 * ``None``: unknown (river's policies do not expose theirs).
 
 :meth:`Propensities.probs` gives every option's probability in the current state without drawing
@@ -23,10 +25,54 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["Propensities", "PROPENSITY_KINDS"]
+__all__ = ["Propensities", "PROPENSITY_KINDS", "gaussian_argmax_probs"]
 
 PROPENSITY_KINDS = ("deterministic", "stochastic", "sampled", None)
 _NO_U = np.zeros(0)
+
+
+_GRID = np.linspace(-10.0, 10.0, 4001)  # standard-normal abscissae of the integral (tails < 1e-22)
+_PHI = np.exp(-0.5 * _GRID**2) / np.sqrt(2.0 * np.pi)
+_trapezoid = getattr(np, "trapezoid", None) or getattr(np, "trapz")  # noqa: B009 - numpy < 2 names it trapz
+
+
+def gaussian_argmax_probs(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """P(option a has the largest score) for independent scores N(mean_a, std_a²), ties to the lowest index.
+
+    P(a) = ∫ φ(u) ∏_{b≠a} Φ((mean_a + std_a·u − mean_b) / std_b) du, by the trapezoid rule on 4,001
+    points of [−10, 10] (error < 1e-6 on the tests' cases; checked against 20,000 sampled choices);
+    an option with std 0 enters as a step. The result is renormalised to sum to 1.
+
+    Examples
+    --------
+    >>> gaussian_argmax_probs(np.array([0.0, 0.0]), np.array([1.0, 1.0])).round(6).tolist()
+    [0.5, 0.5]
+    >>> gaussian_argmax_probs(np.array([1.0, 0.0]), np.array([0.0, 0.0])).tolist()
+    [1.0, 0.0]
+    """
+    from scipy.special import ndtr
+
+    m = np.asarray(mean, dtype=np.float64)
+    s = np.asarray(std, dtype=np.float64)
+    k = m.shape[0]
+    if not (s > 0).any():  # no uncertainty left: the argmax, lowest index on ties
+        out = np.zeros(k)
+        out[int(np.argmax(m))] = 1.0
+        return out
+    out = np.zeros(k)
+    for a in range(k):
+        t = m[a] + s[a] * _GRID if s[a] > 0 else np.full(1, m[a])  # option a's score along the grid
+        win = np.ones_like(t)
+        for b in range(k):
+            if b == a:
+                continue
+            if s[b] > 0:
+                win *= ndtr((t - m[b]) / s[b])
+            else:
+                win *= (t > m[b]) if b < a else (t >= m[b])
+        out[a] = _trapezoid(_PHI * win, _GRID) if s[a] > 0 else win[0]
+    total = out.sum()
+    return out / total if total > 0 else np.full(k, 1.0 / k)
 
 
 class Propensities:
@@ -39,7 +85,7 @@ class Propensities:
     def _why_no_probs(self) -> str:
         kind = self.propensity_kind
         if kind == "sampled":
-            return "its choices are sampled (Thompson sampling) and their probability has no closed form"
+            return "its choices are randomised and it cannot say with what probability"
         return f"it does not report action probabilities (propensity_kind is {kind!r})"
 
     def probs(self, context) -> np.ndarray:

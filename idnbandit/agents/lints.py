@@ -18,6 +18,7 @@ from ._linalg import (
     view2,
     view3,
 )
+from ._propensity import gaussian_argmax_probs
 from .linucb import LinearAgent, check_real, step_ok
 from .registry import register
 
@@ -144,7 +145,7 @@ class LinTS(LinearAgent):
 
     _select_kernel = staticmethod(lints_select)
     _update_kernel = staticmethod(lints_update)
-    propensity_kind = "sampled"  # the probability of a Thompson-sampling choice has no closed form
+    propensity_kind = "stochastic"  # Gaussian scores: probs() integrates (Python path; no prob kernel)
     feedback_modes = FEEDBACK_MODES  # explores: forwards, so it also learns under label_on_forward / proxy
     _n_matrices = 1
     _step_select = staticmethod(lints_step_select)
@@ -154,6 +155,20 @@ class LinTS(LinearAgent):
         self.v = v
         self.ridge = ridge
         super().__init__(n_actions, n_features, seed)
+
+    def probs(self, context) -> np.ndarray:
+        """(n_actions,) probability of each option: its sampled score θ̃_aᵀx ~ N(μ_aᵀx, v²·xᵀB_a⁻¹x)
+        is the largest (independent options; :func:`~idnbandit.agents._propensity.gaussian_argmax_probs`)."""
+        x = self._check_context(context)
+        fcfg, L, f, mu, work, z = self._state
+        mean = mu @ x
+        std = np.array([fcfg[0] * np.linalg.norm(np.linalg.solve(L[k], x)) for k in range(self.n_actions)])
+        return gaussian_argmax_probs(mean, std)
+
+    def act_with_prob(self, context) -> tuple[int, float]:
+        p = self.probs(context)
+        a = self.act(context)
+        return a, float(max(p[a], 1e-300))
 
     def _check_params(self) -> None:
         check_real("v", self.v, lo=0.0, lo_open=True)

@@ -271,4 +271,16 @@ class NeuralTS(_NeuralBandit):
     """
 
     sample = True
-    propensity_kind = "sampled"  # the probability of a Thompson-sampling choice has no closed form
+    propensity_kind = "stochastic"  # Gaussian scores: the probability of each argmax is an integral
+
+    def probs(self, context) -> np.ndarray:
+        """(n_actions,) probability that each option's sampled score N(f_a, σ_a²) is the largest."""
+        from ._propensity import gaussian_argmax_probs
+
+        f, sig = self.scores(context)
+        return gaussian_argmax_probs(np.asarray(f, dtype=np.float64), np.asarray(sig, dtype=np.float64))
+
+    def act_with_prob(self, context) -> tuple[int, float]:
+        p = self.probs(context)
+        a = self.act(context)
+        return a, float(max(p[a], 1e-300))

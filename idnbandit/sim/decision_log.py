@@ -10,8 +10,8 @@ regret and the oracle use). Rows come in completion order.
 
 An agent reports propensities through ``propensity_kind``: ``"deterministic"`` (its choice has
 probability 1), ``"stochastic"`` (exact probabilities: ``act_with_prob`` on the step path, a ``prob``
-kernel on the fused path). Agents that cannot (Thompson sampling has no closed-form probability)
-are refused before the run starts.
+kernel on the fused path; a stochastic kernel agent without one, LinTS, is logged on the step path).
+Agents that cannot say are refused before the run starts.
 """
 
 from __future__ import annotations
@@ -35,16 +35,13 @@ def check_propensities(agent, fused: bool) -> str:
     name = getattr(agent, "name", None) or type(agent).__name__
     kind = getattr(agent, "propensity_kind", None)
     if kind not in PROPENSITY_KINDS:
-        why = {"sampled": "its choices are sampled (Thompson sampling) and their probability has no closed form"}
+        why = {"sampled": "its choices are randomised and it cannot say with what probability"}
         raise ConfigError(f"log: agent {name!r} cannot report the probability of its decisions "
                           f"({why.get(kind, f'propensity_kind is {kind!r}')}); decision logs need it for "
                           "off-policy evaluation. Log an agent whose propensity_kind is 'deterministic' or "
                           "'stochastic' (docs/ope.md lists them)")
-    if kind == "stochastic":
-        if fused and getattr(agent.kernels(), "prob", None) is None:
-            raise ConfigError(f"log: agent {name!r} is stochastic but its kernels have no prob kernel")
-        if not fused and not callable(getattr(agent, "act_with_prob", None)):
-            raise ConfigError(f"log: agent {name!r} is stochastic but has no act_with_prob method")
+    if kind == "stochastic" and not callable(getattr(agent, "act_with_prob", None)):
+        raise ConfigError(f"log: agent {name!r} is stochastic but has no act_with_prob method")
     return kind
 
 

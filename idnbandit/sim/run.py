@@ -148,6 +148,8 @@ def simulate(scenario, agent, steps: int, seed: int | None = None, *, trace=None
                               "combined with scope=, record_requests=True or an oracle agent")
         writer, sink, log_kind = open_decision_log(log, scenario, agent, n_options=n_act, n_features=n_feat,
                                             fused=kerns is not None, overwrite=overwrite_log)
+        if log_kind == "stochastic" and kerns is not None and kerns[0].prob is None:
+            kerns = None  # its probabilities come from act_with_prob (LinTS): the step path
     drv = Driver(c, scenario, seed, steps, layout=layout, n_actions=n_act, n_features=n_feat,
                  curve_points=int(curve_points), record=bool(record_requests) or writer is not None,
                  delivery_log=bool(record_requests), record_rows=CHUNK_ROWS if writer is not None else 256)

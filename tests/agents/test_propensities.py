@@ -12,10 +12,10 @@ from idnbandit.errors import ConfigError
 
 K, D = 3, 4
 STOCHASTIC_KERNEL = ["random", "epsilon-greedy", "epsilon-greedy(decay=0.01)", "exp3", "exp4", "hil-f", "hil-n",
-                     "hedge-hi", "hedge-hi-restart", "qlearning", "sarsa-lambda", "linear-q"]
+                     "hedge-hi", "hedge-hi-restart", "qlearning", "sarsa-lambda", "linear-q", "lints(v=0.5)"]
 DETERMINISTIC = ["always-local", "always-cloud", "fixed(option=1)", "static-threshold", "linucb", "d-linucb",
                  "sw-linucb", "hi-lcb", "hi-lcb-lite"]
-KINDS = {"lints": "sampled", "neural-ts": "sampled", "river": None, "river-ucb": None, "river-linucb": None,
+KINDS = {"lints": "stochastic", "neural-ts": "stochastic", "river": None, "river-ucb": None, "river-linucb": None,
          "river-epsilon-greedy": None, "neural-ucb": "deterministic", "dqn": "stochastic", "squarecb": "stochastic",
          "oracle": "deterministic"}
 
@@ -90,11 +90,38 @@ def test_deterministic_agents_put_probability_one_on_their_choice(spec):
         assert p.sum() == 1.0 and p[agent.act(x)] == 1.0
 
 
-def test_thompson_sampling_and_river_refuse_with_the_reason():
-    with pytest.raises(ConfigError, match="Thompson sampling"):
-        make_agent("lints", K, D, seed=0).probs(contexts(1)[0])
+def test_river_policies_refuse_with_the_reason():
     with pytest.raises(ConfigError, match="propensity_kind is None"):
         make_agent("river-ucb", K, D, seed=0).act_with_prob(contexts(1)[0])
+    with pytest.raises(ConfigError, match="propensity_kind is None"):
+        make_agent("river-epsilon-greedy", K, D, seed=0).probs(contexts(1)[0])
+
+
+def test_gaussian_argmax_probabilities_match_sampled_maxima():
+    from idnbandit.agents._propensity import gaussian_argmax_probs
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        k = int(rng.integers(2, 6))
+        m, s = rng.normal(size=k), rng.uniform(0, 1.5, size=k)
+        s[rng.random(k) < 0.3] = 0.0  # some options without uncertainty
+        draws = m + s * rng.standard_normal((100_000, k))
+        freq = np.bincount(draws.argmax(axis=1), minlength=k) / 100_000
+        np.testing.assert_allclose(gaussian_argmax_probs(m, s), freq, atol=0.006)
+
+
+@pytest.mark.torch
+def test_neural_ts_probabilities_match_its_choices():
+    pytest.importorskip("torch")
+    agent = make_agent("neural-ts(hidden=(8,), train_steps=5)", K, D, seed=0)
+    for x in contexts(50, seed=1):
+        agent.update(x, agent.act(x), float(x[0]))
+    x = contexts(1, seed=2)[0]
+    p = agent.probs(x)
+    counts = np.bincount([agent.act(x) for _ in range(3000)], minlength=K)  # act does not learn
+    np.testing.assert_allclose(counts / 3000, p, atol=0.03)
+    a, prob = agent.act_with_prob(x)
+    assert prob == pytest.approx(p[a])
 
 
 def test_squarecb_probabilities_match_its_choices():

@@ -79,7 +79,7 @@ def test_ope_command_saves_the_agents_it_trained(bench_logs, tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--policies", "lints"], "cannot report"),
+    (["--policies", "river-ucb"], "cannot report"),
     (["--policies", "linucbb"], "did you mean 'linucb'"),
     (["--n-boot", "-1"], "--n-boot: -1 is not allowed"),
     (["--estimators", "ipw"], "did you mean 'ips'"),
@@ -104,7 +104,7 @@ def test_ope_command_keeps_a_foreign_folder(bench_logs, tmp_path, capsys):
 
 
 def test_bench_log_refuses_agents_without_propensities_before_any_work(tmp_path, capsys):
-    assert _bench_with_logs(tmp_path / "b", agents="lints") == 2
+    assert _bench_with_logs(tmp_path / "b", agents="river-ucb") == 2
     assert "cannot report the probability" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
 

@@ -87,7 +87,7 @@ def test_refusals_come_before_any_work(tmp_path):
 
     with pytest.raises(ConfigError, match="cannot report the probability.*propensity_kind is None"):
         simulate("idn-4tier", Quiet(4), 100, log=tmp_path / "a.csv")
-    with pytest.raises(ConfigError, match="Thompson sampling"):
+    with pytest.raises(ConfigError, match="cannot say with what probability"):
         simulate("idn-4tier", Sampler(4), 100, log=tmp_path / "a.csv")
     with pytest.raises(ConfigError, match="record_requests"):
         simulate("idn-4tier", UniformAgent(4), 100, log=tmp_path / "a.csv", record_requests=True)
@@ -110,3 +110,15 @@ def test_a_failed_run_leaves_no_log(tmp_path):
     with pytest.raises(ConfigError, match="chose 99"):
         simulate("idn-4tier", Bad(4), 100, log=tmp_path / "b.parquet")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_thompson_sampling_is_logged_on_the_step_path_with_its_probabilities(tmp_path):
+    from idnbandit.agents import make_agent
+
+    k = _k("idn-4tier")
+    res = simulate("idn-4tier", make_agent("lints", k, 8, seed=0), 2000, seed=1, log=tmp_path / "ts.parquet")
+    assert res.extra["path"] == "python"
+    log = read_log(tmp_path / "ts.parquet")
+    assert (log.propensity > 0).all() and (log.propensity < 1).any() and (log.propensity <= 1).all()
+    plain = simulate("idn-4tier", make_agent("lints", k, 8, seed=0), 2000, seed=1)
+    assert plain.mean_reward == res.mean_reward  # logging does not change the decisions
