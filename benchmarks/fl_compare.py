@@ -2,7 +2,7 @@
 delivery-aware FedAvg, early-exit training.
 
 For every training seed and method: train the node models of the scenario with
-:func:`idnbandit.bench.fl_loop.run_fl` (digits, Dirichlet label skew), record the test trace, learn
+:func:`idnbandit.fl.loop.run_fl` (digits, Dirichlet label skew), record the test trace, learn
 the delivery policy (LinUCB by default) online on the trained scenario for ``--eval-steps``
 requests (run seed = training seed), and report mean reward, accuracy and mean latency of that run.
 Seeds differ in the data split, the partition, the initial weights and the request stream; the
@@ -37,7 +37,7 @@ def one(args) -> dict:
 
     torch.set_num_threads(1)
     from idnbandit.bench.fl_cli import evaluate_fl
-    from idnbandit.bench.fl_loop import FLConfig, run_fl
+    from idnbandit.fl.loop import FLConfig, run_fl
     from idnbandit.scenario import load_scenario
 
     t0 = time.perf_counter()

@@ -1,4 +1,6 @@
-"""Agent checkpoints: reading the ``.npz`` + JSON file and checking its structure and values.
+"""Agent checkpoints: writing and reading the ``.npz`` + JSON file and checking its structure and values.
+
+:meth:`Agent.save` / :meth:`Agent.load` are thin methods over :func:`save_agent` / :func:`load_agent`.
 
 A checkpoint is a zip of ``.npy`` arrays (``np.savez``) with a JSON ``__meta__`` member. Reading it
 never unpickles (``np.load(..., allow_pickle=False)``); every way it can be wrong raises
@@ -24,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError, UnknownNameError
 from ._params import MAX_STATE_NUMBERS, show
 
 __all__ = ["FORMAT", "VERSION", "MAX_CHECKPOINT_BYTES", "read_checkpoint", "check_params_keys", "StateCheck",
-           "expect_array", "reject_extra"]
+           "expect_array", "reject_extra", "save_agent", "load_agent"]
 
 FORMAT = "idnbandit-agent"
 VERSION = 1
@@ -248,3 +250,65 @@ class StateCheck:
         s = float(self._a(name, index).sum())
         if abs(s - 1.0) > atol:
             self.fail(name, f"probabilities sum to {s}, not 1")
+
+
+# ---------------------------------------------------------------------- Agent.save / Agent.load
+def save_agent(agent, path: str | os.PathLike) -> Path:
+    """:meth:`Agent.save <idnbandit.agents.base.Agent.save>`: write ``agent`` to one ``.npz`` file, atomically."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        path = path.with_suffix(".npz")
+    params = agent.get_params()
+    if isinstance(params.get("seed"), np.random.Generator):
+        params["seed"] = None
+    try:
+        meta = json.dumps({
+            "format": FORMAT, "version": VERSION, "class": type(agent).__name__, "module": type(agent).__module__,
+            "params": params, "rng": agent._rng.bit_generator.state,
+        })
+    except TypeError as exc:
+        raise ConfigError(f"{type(agent).__name__}: parameters are not JSON-serialisable ({exc})") from None
+    arrays = agent._state_arrays()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    from .._io import atomic_open
+
+    with atomic_open(path, "wb") as f:
+        np.savez(f, __meta__=np.frombuffer(meta.encode(), dtype=np.uint8), **arrays)
+    return path
+
+
+def load_agent(cls: type, path: str | os.PathLike, root: type):
+    """:meth:`Agent.load <idnbandit.agents.base.Agent.load>` called on ``cls``; ``root`` is
+    :class:`~idnbandit.agents.base.Agent` (called on it, the class is looked up in the registry)."""
+    meta, arrays = read_checkpoint(path)
+    path = Path(path)
+    cls_name, params, rng_state = meta["class"], meta["params"], meta["rng"]
+    target = cls
+    if cls is root or cls.__name__ != cls_name:
+        from .registry import agent_class_by_name
+
+        try:
+            target = agent_class_by_name(cls_name)
+        except UnknownNameError as exc:
+            raise CheckpointError(f"{path}: checkpoint of an unknown agent class ({exc})") from None
+        if cls is not root and not issubclass(target, cls):
+            raise CheckpointError(f"{path}: checkpoint holds a {cls_name}, not a {cls.__name__}")
+    check_params_keys(path, target, params)
+    try:
+        agent = target(**params)
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}: params: {exc}") from None
+    except TypeError as exc:
+        raise CheckpointError(f"{path}: params: rejected by {target.__name__} ({exc})") from None
+    try:
+        agent._set_state_arrays(arrays)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: state arrays do not fit {target.__name__} "
+                              f"({type(exc).__name__}: {exc})") from None
+    try:
+        agent._rng.bit_generator.state = rng_state
+    except (TypeError, ValueError, KeyError, OverflowError, AttributeError) as exc:
+        raise CheckpointError(f"{path}: corrupted generator state 'rng' ({type(exc).__name__}: {exc})") from None
+    return agent

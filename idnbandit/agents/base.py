@@ -32,7 +32,7 @@ Contexts are validated in the Python wrappers (shape, finiteness), never inside 
 Step-path speed: a compiled call from Python costs a conversion per array argument, so agents with
 many state arrays may keep them packed in two buffers (:func:`pack_state`; ``_state`` then holds
 views into the buffers and ``kernels()`` is unchanged) and give the step path kernels that take the
-buffers (see :class:`~idnbandit.agents.linucb.LinearAgent`).
+buffers (see :class:`~idnbandit.agents._linear_base.LinearAgent`).
 
 Multi-step episodes
 -------------------
@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -57,8 +56,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..errors import CheckpointError, ConfigError, UnknownNameError
-from ._checkpoint import FORMAT, VERSION, StateCheck, check_params_keys, read_checkpoint
+from ..errors import CheckpointError, ConfigError
+from ._checkpoint import StateCheck, load_agent, save_agent
 from ._feedback import FEEDBACK_MODES, feedback_mismatch
 from ._packing import pack_state
 from ._params import MAX_FEATURES, MAX_OPTIONS, check_integer, check_state_budget, show
@@ -324,26 +323,7 @@ class Agent(Propensities):
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write parameters, learned state and generator state to one ``.npz`` file, atomically."""
-        path = Path(path)
-        if path.suffix != ".npz":
-            path = path.with_suffix(".npz")
-        params = self.get_params()
-        if isinstance(params.get("seed"), np.random.Generator):
-            params["seed"] = None
-        try:
-            meta = json.dumps({
-                "format": FORMAT, "version": VERSION, "class": type(self).__name__, "module": type(self).__module__,
-                "params": params, "rng": self._rng.bit_generator.state,
-            })
-        except TypeError as exc:
-            raise ConfigError(f"{type(self).__name__}: parameters are not JSON-serialisable ({exc})") from None
-        arrays = self._state_arrays()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        from .._io import atomic_open
-
-        with atomic_open(path, "wb") as f:
-            np.savez(f, __meta__=np.frombuffer(meta.encode(), dtype=np.uint8), **arrays)
-        return path
+        return save_agent(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Agent:
@@ -362,38 +342,7 @@ class Agent(Propensities):
         DependencyNotInstalled
             If the agent needs an optional dependency that is missing (e.g. torch).
         """
-        meta, arrays = read_checkpoint(path)
-        path = Path(path)
-        cls_name, params, rng_state = meta["class"], meta["params"], meta["rng"]
-        target = cls
-        if cls is Agent or cls.__name__ != cls_name:
-            from .registry import agent_class_by_name
-
-            try:
-                target = agent_class_by_name(cls_name)
-            except UnknownNameError as exc:
-                raise CheckpointError(f"{path}: checkpoint of an unknown agent class ({exc})") from None
-            if cls is not Agent and not issubclass(target, cls):
-                raise CheckpointError(f"{path}: checkpoint holds a {cls_name}, not a {cls.__name__}")
-        check_params_keys(path, target, params)
-        try:
-            agent = target(**params)
-        except ConfigError as exc:
-            raise CheckpointError(f"{path}: params: {exc}") from None
-        except TypeError as exc:
-            raise CheckpointError(f"{path}: params: rejected by {target.__name__} ({exc})") from None
-        try:
-            agent._set_state_arrays(arrays)
-        except CheckpointError as exc:
-            raise CheckpointError(f"{path}: {exc}") from None
-        except (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError, RuntimeError) as exc:
-            raise CheckpointError(f"{path}: state arrays do not fit {target.__name__} "
-                                  f"({type(exc).__name__}: {exc})") from None
-        try:
-            agent._rng.bit_generator.state = rng_state
-        except (TypeError, ValueError, KeyError, OverflowError, AttributeError) as exc:
-            raise CheckpointError(f"{path}: corrupted generator state 'rng' ({type(exc).__name__}: {exc})") from None
-        return agent
+        return load_agent(cls, path, Agent)
 
     # ------------------------------------------------------------------ validation helpers
     def _check_context(self, context) -> np.ndarray:

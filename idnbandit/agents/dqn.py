@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from ..errors import ConfigError
-from ._params import MAX_BATCH, MAX_FLOAT32, MAX_STEPS
+from ._params import MAX_BATCH, MAX_FLOAT32, MAX_STEPS, check_integer, check_real
 from ._torch_util import (
     TorchAgentMixin,
     adam_arrays,
@@ -24,7 +24,6 @@ from ._torch_util import (
     module_arrays,
 )
 from .base import Agent
-from .linucb import check_integer, check_real
 from .qlearning import EpisodicAgent, _check_index
 from .registry import register
 

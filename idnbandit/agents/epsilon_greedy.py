@@ -9,8 +9,8 @@ from numba import njit
 
 from ._feedback import FEEDBACK_MODES
 from ._linalg import FASTMATH, dot, observed_reward, ridge_state, ridge_update_arm_, view1, view2, view3
-from ._params import MAX_STEPS
-from .linucb import LinearAgent, check_integer, check_real, step_ok
+from ._linear_base import LinearAgent, step_ok
+from ._params import MAX_STEPS, check_integer, check_real
 from .registry import register
 
 __all__ = ["EpsilonGreedy"]

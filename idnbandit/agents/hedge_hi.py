@@ -43,7 +43,8 @@ from ._hi_common import (
     two_way_prob,
 )
 from ._params import MAX_GRID, MAX_STEPS
-from .hil import _COMMON_DOC, KIND_HEDGE, ThresholdHedge, accept_mass, add_losses_, locate
+from ._threshold_experts import accept_mass, add_losses_, locate
+from .hil import _COMMON_DOC, KIND_HEDGE, ThresholdHedge
 from .registry import register
 
 __all__ = ["HedgeHI", "HedgeHIRestart"]

@@ -23,8 +23,7 @@ import numpy as np
 from numba import njit
 
 from ..errors import ConfigError
-from ._params import MAX_GRID
-from .linucb import check_integer, check_real
+from ._params import MAX_GRID, check_integer, check_real
 from .qlearning import EpisodicAgent
 from .registry import register
 

@@ -18,8 +18,9 @@ from ._linalg import (
     view2,
     view3,
 )
+from ._linear_base import LinearAgent, step_ok
+from ._params import check_real
 from ._propensity import gaussian_argmax_probs
-from .linucb import LinearAgent, check_real, step_ok
 from .registry import register
 
 __all__ = ["LinTS"]

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import CheckpointError
 from ._feedback import LEARNS_FROM_OWN_REWARD
-from ._params import MAX_BATCH, MAX_FLOAT32, MAX_STEPS
+from ._params import MAX_BATCH, MAX_FLOAT32, MAX_STEPS, check_integer, check_real
 from ._torch_util import (
     TorchAgentMixin,
     array_of,
@@ -33,7 +33,6 @@ from ._torch_util import (
     module_arrays,
 )
 from .base import Agent
-from .linucb import check_integer, check_real
 from .registry import register
 
 __all__ = ["NeuralUCB", "NeuralTS"]

@@ -26,8 +26,8 @@ from ._linalg import (
     sherman_morrison_downdate_,
     sherman_morrison_update_,
 )
-from ._params import MAX_STEPS
-from .linucb import LinearAgent, check_integer, check_real
+from ._linear_base import LinearAgent
+from ._params import MAX_STEPS, check_integer, check_real
 from .registry import register
 
 __all__ = ["DiscountedLinUCB", "SlidingWindowLinUCB"]

@@ -8,7 +8,7 @@ from numba import njit
 from ..errors import ConfigError
 from ._feedback import FEEDBACK_MODES
 from ._linalg import argmax_first
-from .linucb import LinearAgent
+from ._linear_base import LinearAgent
 from .registry import register
 
 __all__ = ["Oracle"]

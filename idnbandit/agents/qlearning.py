@@ -33,7 +33,7 @@ import math
 import numpy as np
 
 from ..errors import ConfigError
-from ._params import MAX_GRID, show
+from ._params import MAX_GRID, check_integer, check_real, show
 from ._tabular_kernels import (
     DEFAULT_CONFIDENCE_EDGES,
     FH,
@@ -48,7 +48,6 @@ from ._tabular_kernels import (
     tabular_state,
 )
 from .base import Agent
-from .linucb import check_integer, check_real
 from .registry import register
 
 __all__ = ["QLearning", "SarsaLambda", "EpisodicAgent", "DEFAULT_CONFIDENCE_EDGES"]

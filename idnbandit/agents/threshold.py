@@ -7,7 +7,8 @@ from numba import njit
 
 from ..errors import ConfigError
 from ._feedback import FEEDBACK_MODES
-from .linucb import LinearAgent, check_real
+from ._linear_base import LinearAgent
+from ._params import check_real
 from .registry import register
 
 __all__ = ["StaticThreshold"]

@@ -76,7 +76,7 @@ def evaluate_fl(scenario, trace, policy: str, steps: int, seeds) -> list[dict]:
         One per seed: seed, mean_reward, accuracy, latency_mean_ms, latency_p95_ms, forward_rate,
         forward_rate_by_tier.
     """
-    from .fl_delivery import learn_policy
+    from ..fl.delivery import learn_policy
 
     out = []
     for s in seeds:
@@ -88,7 +88,7 @@ def evaluate_fl(scenario, trace, policy: str, steps: int, seeds) -> list[dict]:
 
 
 def write_fl_outputs(result, out_dir, evaluation: list | None = None) -> dict[str, Path]:
-    """Write trace, scenario, weights and ``fl.json`` of an :class:`~idnbandit.bench.fl_loop.FLResult`.
+    """Write trace, scenario, weights and ``fl.json`` of an :class:`~idnbandit.fl.loop.FLResult`.
 
     Returns
     -------
@@ -151,8 +151,8 @@ def run_fl_command(args: argparse.Namespace) -> int:
     """Run ``idnbandit fl``; returns the exit code."""
     from ..errors import require
     from ..fl import TrainConfig
+    from ..fl.loop import FLConfig, run_fl
     from ..scenario import load_scenario
-    from .fl_loop import FLConfig, run_fl
     from .plan import check_count
 
     for flag, lo, hi in FL_COUNT_BOUNDS:  # before torch is imported or anything is built

@@ -5,7 +5,7 @@ atomically, rebuilds ``results.csv`` and finally ``summary.json``. A cell's numb
 the cell (scenario, agent spec, seed → derived agent seed, steps), never on the backend, the number
 of workers or the order of completion.
 
-One process at a time runs in a results folder (:class:`~idnbandit.bench.store.FolderLock`).
+One process at a time runs in a results folder (:class:`~idnbandit.bench.lock.FolderLock`).
 Ctrl-C (or SIGTERM) stops the run: workers are terminated, finished cells stay on disk, and the
 summary of what finished is written; re-running the same command resumes. Ctrl-C works even when
 the process started with SIGINT ignored (a background job of a script). Worker processes die with

@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 
-from .. import ensembles as _ensembles  # noqa: F401  registers the ens-* strategy names for make_agent
 from ..agents._params import show
 from ..agents.registry import parse_agent_spec
 from ..errors import ConfigError

@@ -12,32 +12,28 @@ Layout of ``out/``::
 Re-running the same configuration resumes (cells with a valid file are skipped; a malformed cell
 file is reported by a :class:`MalformedCellWarning` and its cell runs again); a different
 configuration in the same folder is refused before anything is written. One process at a time
-runs in a folder (:class:`FolderLock`): a second one is refused with the first one's pid, host and
+runs in a folder (:class:`~idnbandit.bench.lock.FolderLock`): a second one is refused with the first one's pid, host and
 start time.
 """
 
 from __future__ import annotations
 
 import csv
-import datetime
 import io
 import json
 import math
 import os
-import socket
 import tempfile
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .._io import TEMP_SUFFIX, atomic_write_text, stale_temp_files
 from ..errors import ConfigError
+from .lock import LOCK_FILE, FolderLock
 from .plan import FORMAT, BenchPlan, Cell
 
 __all__ = ["ResultStore", "FolderLock", "MalformedCellWarning", "atomic_write_text", "to_json", "check_out_folder",
            "record_problem", "LOCK_FILE"]
-
-LOCK_FILE = ".idnbandit.lock"
 
 CSV_FIELDS = [
     "cell_id", "scenario", "agent", "spec", "seed", "agent_seed", "steps",
@@ -154,80 +150,6 @@ def check_out_folder(root: Path, where: str, ours: Callable[[Path], bool], what:
         raise ConfigError(f"{where}: cannot create it, {os.fspath(parent)} is not a folder")
     _probe_writable(parent, where, creating=True)
     return False
-
-
-# ---------------------------------------------------------------------------------------- lock
-def _holder(fd: int) -> str:
-    for _ in range(20):  # the holder writes its details just after taking the lock
-        try:
-            info = json.loads(os.pread(fd, 4096, 0).decode("utf-8"))
-            return f"pid {int(info['pid'])} on host {info['host']}, started {info['started']}"
-        except (OSError, ValueError, KeyError, TypeError):
-            time.sleep(0.01)
-    return "its details are unknown"
-
-
-class FolderLock:
-    """An exclusive lock on an output folder, held by one process for the length of a run.
-
-    ``fcntl.flock`` on ``<folder>/.idnbandit.lock`` (created if needed, never deleted; the
-    lock vanishes with its process, even after ``kill -9``). The file records the holder's pid,
-    host and start time, which a refused second process prints. Without ``fcntl`` (Windows) the
-    lock does nothing.
-
-    Raises
-    ------
-    ConfigError
-        On :meth:`acquire`, when another process holds the lock.
-    """
-
-    def __init__(self, folder: str | os.PathLike, where: str | None = None, command: str = "idnbandit bench"):
-        self.folder = Path(folder)
-        self.path = self.folder / LOCK_FILE
-        self.where = where or f"--out {os.fspath(folder)}"
-        self.command = command
-        self._fd: int | None = None
-
-    def acquire(self) -> FolderLock:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows
-            return self
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
-        except OSError as exc:
-            raise ConfigError(f"{self.where}: cannot create the lock file ({exc.strerror or exc})") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = _holder(fd)
-            os.close(fd)
-            raise ConfigError(f"{self.where}: the folder is in use by another {self.command} ({holder}); "
-                              "wait for it to finish, or choose another --out folder") from None
-        started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-        info = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": started,
-                           "command": self.command}) + "\n"
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, info.encode("utf-8"), 0)
-        self._fd = fd
-        return self
-
-    def release(self) -> None:
-        fd, self._fd = self._fd, None
-        if fd is None:
-            return
-        try:
-            os.ftruncate(fd, 0)
-        except OSError:  # pragma: no cover
-            pass
-        os.close(fd)  # closing the only descriptor releases the flock
-
-    def __enter__(self) -> FolderLock:
-        return self.acquire()
-
-    def __exit__(self, *exc) -> None:
-        self.release()
 
 
 # ------------------------------------------------------------------------------------ cell records

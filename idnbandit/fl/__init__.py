@@ -12,14 +12,16 @@ scikit-learn for the bundled digits images) on first use without it.
 * :mod:`~idnbandit.fl.routing`: routing rates of a delivery strategy, importance weights.
 * :mod:`~idnbandit.fl.early_exit`: serving-rate-weighted federated early-exit training.
 
-The loop that alternates training with simulation (train -> record a trace -> learn the delivery
-policy -> estimate routing -> retrain) runs the simulator, so it lives above it, in
-:mod:`idnbandit.bench.fl_loop` (the ``idnbandit fl`` command).
+* :mod:`~idnbandit.fl.loop`: the loop that alternates training with simulation (train -> record a
+  trace -> learn the delivery policy -> estimate routing -> retrain), the ``idnbandit fl`` command.
+* :mod:`~idnbandit.fl.delivery`: its simulation side (trained scenario, delivery policy, routing).
+
+The last two run the simulator: fl/ sits above sim/ in the layers (imports point down).
 """
 
 from importlib import import_module
 
-#: training methods of ``idnbandit fl`` (see :mod:`idnbandit.bench.fl_loop`)
+#: training methods of ``idnbandit fl`` (see :mod:`idnbandit.fl.loop`)
 FL_METHODS = ("local", "fedavg", "fedprox", "delivery-aware", "early-exit")
 
 # public name -> submodule; torch-free submodules (data, aggregate, routing, weights_io) import

@@ -5,7 +5,7 @@ probability that the current delivery strategy routes *such* a sample to ``t``. 
 the training side can compute without the strategy: the confidence bin of the device model's
 answer (hard inputs have low confidence and are forwarded), or the true class.
 
-The rates are estimated from a simulation with the current policy (``idnbandit.bench.fl_loop``):
+The rates are estimated from a simulation with the current policy (``idnbandit.fl.loop``):
 every simulated request contributes its key and the target that served it.
 """
 

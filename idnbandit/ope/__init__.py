@@ -18,9 +18,10 @@ from .estimators import (
     sim_value,
     uniform_policy,
 )
-from .log import CHUNK_ROWS, DecisionLog, LogWriter, iter_log, read_log, write_log
+from .log import CHUNK_ROWS, DecisionLog, LogWriter, write_log
 from .offline import ReplayResult, replay
 from .policies import PolicyAgent, agent_policy
+from .reader import iter_log, read_log
 from .reward_model import RidgeRewardModel, SklearnRewardModel
 from .schema import FORMAT, VERSION, LogMeta, columns
 from .synthetic import LOGGING_POLICIES, synthetic_log

@@ -35,7 +35,8 @@ import numpy as np
 
 from ..errors import ConfigError, LogError, UnknownNameError
 from ._bootstrap import CDF, poisson_bootstrap_sums_
-from .log import DecisionLog, iter_log
+from .log import DecisionLog
+from .reader import iter_log
 from .reward_model import RidgeRewardModel, SklearnRewardModel
 
 __all__ = ["ESTIMATORS", "Estimate", "Policy", "evaluate", "check_probs", "deterministic_policy", "uniform_policy",

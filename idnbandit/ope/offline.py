@@ -33,7 +33,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import ConfigError, LogError
-from .log import DecisionLog, iter_log
+from .log import DecisionLog
+from .reader import iter_log
 
 __all__ = ["ReplayResult", "replay"]
 

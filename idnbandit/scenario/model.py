@@ -8,13 +8,14 @@ Units are in the field names.
 
 from __future__ import annotations
 
-import enum
 import math
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
 from ..traces.limits import check_trace_size
 from . import limits as _lim
+from ._checks import _name, _positive
+from .kinds import ArrivalProcess, FaultKind, FeedbackMode, ServiceDistribution, Tier
 
 __all__ = [
     "Tier",
@@ -35,99 +36,6 @@ __all__ = [
     "TraceSpec",
     "Scenario",
 ]
-
-
-class _StrEnum(str, enum.Enum):
-    @classmethod
-    def parse(cls, value, where: str):
-        if isinstance(value, cls):
-            return value
-        try:
-            return cls(value)
-        except ValueError:
-            allowed = ", ".join(repr(m.value) for m in cls)
-            raise ConfigError(f"{where}: {value!r} is not allowed; use one of {allowed}") from None
-
-    def __str__(self) -> str:
-        return self.value
-
-
-class Tier(_StrEnum):
-    """Tier of a node, from the edge of the network to its core."""
-
-    DEVICE = "device"
-    EDGE = "edge"
-    REGIONAL = "regional"
-    CLOUD = "cloud"
-
-    @property
-    def level(self) -> int:
-        return _TIER_LEVEL[self]
-
-
-_TIER_LEVEL = {t: i for i, t in enumerate(Tier)}
-
-
-class ArrivalProcess(_StrEnum):
-    POISSON = "poisson"
-    BURSTY = "bursty"  # two-state Markov-modulated Poisson process
-    DIURNAL = "diurnal"  # sinusoidal rate, non-homogeneous Poisson by thinning
-    REPLAY = "replay"  # timestamps (seconds, one per line) from a user file
-
-
-class ServiceDistribution(_StrEnum):
-    EXPONENTIAL = "exponential"
-    DETERMINISTIC = "deterministic"
-
-
-class FeedbackMode(_StrEnum):
-    """What the deciding node observes after a decision (docs/agents.md, "Feedback modes")."""
-
-    FULL = "full"  # label known: rewards of all options
-    BANDIT = "bandit"  # reward of the chosen option only
-    LABEL_ON_FORWARD = "label_on_forward"  # label only when forwarded (HIL-N setting)
-    PROXY = "proxy"  # the remote answer stands in for the label
-
-
-class FaultKind(_StrEnum):
-    LINK_BANDWIDTH = "link_bandwidth"  # the uplink of `target` runs at `factor` x bandwidth
-    LINK_OUTAGE = "link_outage"  # the uplink of `target` is down: requests crossing it time out
-    NODE_SLOWDOWN = "node_slowdown"  # node `target` computes at `factor` x speed
-
-
-def _positive(where: str | tuple[str, str], value, *, allow_zero: bool = False, integer: bool = False,
-              hi=None, lo=None) -> None:
-    """``value`` a finite number (an integer if ``integer``) in ``[lo, hi]``, else :class:`ConfigError`.
-
-    Defaults: ``lo`` = 0 if ``allow_zero`` else 1 (integers) or ``MIN_POSITIVE`` (numbers); ``hi`` =
-    ``MAX_MAGNITUDE``. The message gives the range (``it must be finite and in [1e-9, 1e12]``).
-    """
-    t = type(value)
-    if t is int or (t is float and not integer):  # fast path: in range (NaN and inf fail the comparison)
-        low = lo if lo is not None else (0 if allow_zero else (1 if integer else _lim.MIN_POSITIVE))
-        if low <= value <= (_lim.MAX_MAGNITUDE if hi is None else hi):
-            return
-    if isinstance(where, tuple):  # (prefix, field): joined only for a message
-        where = ".".join(where)
-    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if isinstance(value, bool) or not ok_type:
-        kind = "an integer" if integer else "a number"
-        raise ConfigError(f"{where}: {_lim.show(value)} is not {kind}")
-    if lo is None:
-        lo = 0 if allow_zero else (1 if integer else _lim.MIN_POSITIVE)
-    if hi is None:
-        hi = _lim.MAX_MAGNITUDE
-    if not (value >= lo and value <= hi) or (not integer and not math.isfinite(value)):
-        if integer:
-            rng = f"an integer in [{_lim.fmt_bound(lo)}, {_lim.fmt_bound(hi)}]"
-        else:
-            rng = f"finite and in [{_lim.fmt_bound(lo)}, {_lim.fmt_bound(hi)}]"
-        raise ConfigError(f"{where}: {_lim.show(value)} is not allowed; it must be {rng}")
-
-
-def _name(where: str, value) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{where}: {value!r} is not a non-empty string")
 
 
 @dataclass(frozen=True)

@@ -1,31 +1,29 @@
 """The event core: every simulated request, background job and feedback in one time-ordered loop (numba).
 
-One function, :func:`advance_`, processes events in simulated-time order until something outside
-the core is needed: a decision (a request arrives at its origin, or, in multi-hop delivery, at a
-decision stop), the delivery of one learner's feedback, a new block of requests or background jobs,
-or more room in a growable structure. :func:`decide_` applies the decision that was asked for and
-:func:`delivered_` removes the feedback that was delivered. The fused loop
-(:mod:`idnbandit.sim.loop`), the Python loop and the step engine (:mod:`idnbandit.sim.engine`, the
-Gymnasium environments) all drive these three functions, so every path runs the same semantics
-(docs/simulator.md, "The event model").
+One function, :func:`advance_`, processes events in simulated-time order until something outside the core is
+needed: a decision (a request arrives at its origin, or, in multi-hop delivery, at a decision stop), the
+delivery of one learner's feedback, a new block of requests or background jobs, or more room in a growable
+structure. :func:`decide_` applies the decision that was asked for and :func:`delivered_` removes the feedback
+that was delivered. The fused loop (:mod:`idnbandit.sim.loop`), the Python loop and the step engine
+(:mod:`idnbandit.sim.engine`, the Gymnasium environments) all drive these three functions, so every path runs
+the same semantics (docs/simulator.md, "The event model").
 
 Events
 ------
-A binary heap in arrays holds ``(time, key, item)``: background arrivals (one pending per
-background node, ``item = -1 - slot``, ``key = KEY_BG + slot``) and the stages of network *jobs*
-(``item`` = job id, ``key = request * STAGES + stage``): arrival at an up transmitter, at the
-serving node, at a down transmitter, and the response reaching the client. Ties in time are broken
-by the key (background first, then the earlier-decided request). Request arrivals come from the
-sorted request block and client deadlines from the ring of in-flight requests (deadlines are
-in decision order), so neither needs the heap. At equal times: heap events, then deadlines, then
-decisions. A stage is placed on its resource when its arrival event is processed (FIFO in arrival
-order, :mod:`idnbandit.sim.jobs`, :mod:`idnbandit.sim.stages`); the next arrival of the job is held
-back and processed at once when it is the earliest pending event (no heap traffic), else pushed.
+A binary heap in arrays holds ``(time, key, item)``: background arrivals (one pending per background node,
+``item = -1 - slot``, ``key = KEY_BG + slot``) and the stages of network *jobs* (``item`` = job id,
+``key = request * STAGES + stage``): arrival at an up transmitter, at the serving node, at a down transmitter,
+and the response reaching the client. Ties in time are broken by the key (background first, then the
+earlier-decided request). Request arrivals come from the sorted request block and client deadlines from the
+ring of in-flight requests (deadlines are in decision order), so neither needs the heap. At equal times: heap
+events, then deadlines, then decisions. A stage is placed on its resource when its arrival event is processed
+(FIFO in arrival order, :mod:`idnbandit.sim.jobs`, :mod:`idnbandit.sim.stages`); the next arrival of the job
+is held back and processed at once when it is the earliest pending event (no heap traffic), else pushed.
 
 Requests live in a ring indexed by request number until finalised (completed or timed out,
-:mod:`idnbandit.sim.requests`): their feedback goes to the delivery FIFO, which is emptied just
-before later decisions (in order of completion). ``advance_`` is one separately compiled (and
-cached) function that every driver calls; the rest is inlined into it or into the drivers.
+:mod:`idnbandit.sim.requests`): their feedback goes to the delivery FIFO, which is emptied just before later
+decisions (in order of completion). ``advance_`` is one separately compiled (and cached) function that every
+driver calls; the rest is inlined into it or into the drivers.
 """
 
 from __future__ import annotations

@@ -249,7 +249,7 @@ def _bad_outs(tmp: Path) -> list[tuple[Path, str]]:
 
 @pytest.mark.parametrize("command", ["bench", "fl"])
 def test_unusable_out_paths_fail_in_one_line_before_any_work(tmp_path, capsys, monkeypatch, command):
-    import idnbandit.bench.fl_loop as fl_loop
+    import idnbandit.fl.loop as fl_loop
 
     monkeypatch.setattr(fl_loop, "run_fl", lambda *a, **k: pytest.fail("training started"))
     for out, needle in _bad_outs(tmp_path):

@@ -9,10 +9,10 @@ import pytest
 
 pytest.importorskip("torch")
 
-from idnbandit.bench.fl_loop import FLConfig, run_fl  # noqa: E402
 from idnbandit.cli import main  # noqa: E402
 from idnbandit.errors import ConfigError  # noqa: E402
 from idnbandit.fl import TrainConfig, load_weights  # noqa: E402
+from idnbandit.fl.loop import FLConfig, run_fl  # noqa: E402
 from idnbandit.scenario import load_scenario  # noqa: E402
 from idnbandit.traces import Trace  # noqa: E402
 

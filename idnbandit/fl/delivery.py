@@ -1,7 +1,7 @@
 """The simulation side of federated training: the trained scenario, the delivery policy, routing.
 
-These helpers run the simulator on the models that :mod:`idnbandit.fl` trains, so they live above
-``sim/`` (imports point down: bench -> sim -> scenario -> traces -> fl -> agents):
+These helpers run the simulator on the models that :mod:`idnbandit.fl` trains; fl/ sits above
+``sim/`` in the layers (imports point down: bench -> fl -> sim -> scenario -> traces -> agents):
 
 * :func:`fl_scenario`: the base scenario with one model per node, reading its outputs from a trace
   of the trained models (column = node name); compute, memory, links and workload unchanged.
@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
-from ..fl.routing import RoutingTable, confidence_keys, estimate_routing
 from ..scenario import Scenario, Tier, scenario_from_dict, scenario_to_dict
 from ..traces import Trace
+from .routing import RoutingTable, confidence_keys, estimate_routing
 
 __all__ = ["TIER_NAMES", "fl_scenario", "node_levels", "learn_policy", "estimate_routing_sim"]
 

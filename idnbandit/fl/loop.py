@@ -17,9 +17,10 @@ early-exit     one early-exit network, exit e at tier e, exit losses weighted by
 ============== =====================================================================================
 
 The alternation is: train -> record a trace on the validation split -> learn the delivery policy
-(:func:`~idnbandit.bench.fl_delivery.learn_policy`) -> estimate routing -> retrain. The final trace
-is recorded on the held-out test split. This loop runs the simulator, hence its place in bench/
-(imports point down: bench -> sim -> ... -> fl).
+(:func:`~idnbandit.fl.delivery.learn_policy`) -> estimate routing -> retrain. The final trace
+is recorded on the held-out test split. This loop runs the simulator: fl/ sits above sim/ in the
+layers (imports point down: bench -> fl -> sim -> scenario -> traces), and importing this module
+imports torch (``import idnbandit.fl`` alone does not).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..errors import ConfigError, require
-from ..fl import (
+from ..scenario import Scenario
+from ..traces import Trace, record_trace
+from . import (
     FL_METHODS,
     KEY_KINDS,
     Client,
@@ -48,10 +51,8 @@ from ..fl import (
     make_tier_model,
     stratified_split,
 )
-from ..fl.models import TIER_ARCHITECTURES
-from ..scenario import Scenario
-from ..traces import Trace, record_trace
-from .fl_delivery import TIER_NAMES, estimate_routing_sim, fl_scenario, learn_policy, node_levels
+from .delivery import TIER_NAMES, estimate_routing_sim, fl_scenario, learn_policy, node_levels
+from .models import TIER_ARCHITECTURES
 
 __all__ = ["FL_METHODS", "FLConfig", "FLResult", "run_fl"]
 
