@@ -117,6 +117,9 @@ class Propensities:
     def act_with_prob(self, context) -> tuple[int, float]:
         """Choose an option (as :meth:`act`, same randomness) and return it with its probability.
 
+        Kernel agents use their ``prob`` kernel; agents that override :meth:`probs` get the probability
+        of their choice from it.
+
         Raises
         ------
         ConfigError
@@ -132,4 +135,10 @@ class Propensities:
             p = [self._prob_kernel(self._state, x, u, k) for k in range(self.n_actions)]
             a = int(self._select_kernel(self._state, x, u))
             return a, float(p[a])
+        if kind == "stochastic" and type(self).probs is not Propensities.probs:
+            # an agent with its own probs() (Python agents, Thompson sampling): the distribution first (act
+            # may advance a schedule, e.g. DQN's ε), then the choice; never 0 for the option chosen
+            p = self.probs(context)
+            a = int(self.act(context))
+            return a, float(max(p[a], 1e-300))
         raise ConfigError(f"{self.name}: no action probabilities: {self._why_no_probs()}")

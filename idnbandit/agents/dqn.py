@@ -241,11 +241,6 @@ class DQN(TorchAgentMixin, EpisodicAgent):
         out[self.greedy_action(x)] += 1.0 - eps
         return out
 
-    def act_with_prob(self, context) -> tuple[int, float]:
-        p = self.probs(context)  # before act() advances the ε schedule
-        a = self.act(context)
-        return a, float(p[a])
-
     def act(self, context) -> int:
         x = self._check_context(context)
         u = self._rng.random(2)

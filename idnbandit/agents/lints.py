@@ -166,11 +166,6 @@ class LinTS(LinearAgent):
         std = np.array([fcfg[0] * np.linalg.norm(np.linalg.solve(L[k], x)) for k in range(self.n_actions)])
         return gaussian_argmax_probs(mean, std)
 
-    def act_with_prob(self, context) -> tuple[int, float]:
-        p = self.probs(context)
-        a = self.act(context)
-        return a, float(max(p[a], 1e-300))
-
     def _check_params(self) -> None:
         check_real("v", self.v, lo=0.0, lo_open=True)
         check_real("ridge", self.ridge, lo=0.0, lo_open=True)

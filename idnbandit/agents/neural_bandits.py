@@ -278,8 +278,3 @@ class NeuralTS(_NeuralBandit):
 
         f, sig = self.scores(context)
         return gaussian_argmax_probs(np.asarray(f, dtype=np.float64), np.asarray(sig, dtype=np.float64))
-
-    def act_with_prob(self, context) -> tuple[int, float]:
-        p = self.probs(context)
-        a = self.act(context)
-        return a, float(max(p[a], 1e-300))

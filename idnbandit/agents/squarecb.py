@@ -183,11 +183,6 @@ class SquareCB(Agent):
         """(n_actions,) the inverse-gap-weighting distribution of the next decision."""
         return self._probs(self._features(self._check_context(context)))
 
-    def act_with_prob(self, context) -> tuple[int, float]:
-        p = self.probs(context)
-        a = self.act(context)
-        return a, float(p[a])
-
     def act(self, context) -> int:
         xd = self._features(self._check_context(context))
         u = self._rng.random(1)[0]
