@@ -9,6 +9,7 @@ agent").
 """
 
 from ._feedback import FEEDBACK_MODES, feedback_mismatch
+from ._propensity import propensity_problem
 from .base import Agent, AgentKernels
 from .baselines import Fixed, Random
 from .dqn import DQN
@@ -34,6 +35,7 @@ __all__ = [
     "AgentKernels",
     "FEEDBACK_MODES",
     "feedback_mismatch",
+    "propensity_problem",
     "DQN",
     "EXP3",
     "EXP4",

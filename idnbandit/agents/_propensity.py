@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["Propensities", "PROPENSITY_KINDS", "gaussian_argmax_probs"]
+__all__ = ["Propensities", "PROPENSITY_KINDS", "gaussian_argmax_probs", "propensity_problem"]
 
 PROPENSITY_KINDS = ("deterministic", "stochastic", "sampled", None)
 _NO_U = np.zeros(0)
@@ -75,18 +75,33 @@ def gaussian_argmax_probs(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     return out / total if total > 0 else np.full(k, 1.0 / k)
 
 
+def propensity_problem(agent) -> str | None:
+    """Why ``agent`` (any object) cannot report the probability of its decisions, or None if it can.
+
+    Examples
+    --------
+    >>> from idnbandit.agents import make_agent
+    >>> propensity_problem(make_agent("linucb", 2, 3)) is None, propensity_problem(object())
+    (True, 'it does not report action probabilities (propensity_kind is None)')
+    """
+    kind = getattr(agent, "propensity_kind", None)
+    if kind == "deterministic":
+        return None
+    if kind == "stochastic":
+        if callable(getattr(agent, "act_with_prob", None)):
+            return None
+        return "it is stochastic but has no act_with_prob method"
+    if kind == "sampled":
+        return "its choices are randomised and it cannot say with what probability"
+    return f"it does not report action probabilities (propensity_kind is {kind!r})"
+
+
 class Propensities:
     """Mixin of :class:`~idnbandit.agents.Agent`: ``probs``, ``act_with_prob`` and ``propensity_kind``."""
 
     propensity_kind: str | None = None
     learns: bool = True  # False for agents whose policy never changes (baselines)
     _prob_kernel = None  # numba prob(state, x, u, a) -> float of a stochastic kernel agent
-
-    def _why_no_probs(self) -> str:
-        kind = self.propensity_kind
-        if kind == "sampled":
-            return "its choices are randomised and it cannot say with what probability"
-        return f"it does not report action probabilities (propensity_kind is {kind!r})"
 
     def probs(self, context) -> np.ndarray:
         """(n_actions,) probability of each option for ``context`` in the current state.
@@ -107,7 +122,7 @@ class Propensities:
         if kind == "stochastic" and self._prob_kernel is not None:
             u = np.zeros(self.n_uniforms)
             return np.array([self._prob_kernel(self._state, x, u, a) for a in range(self.n_actions)])
-        raise ConfigError(f"{self.name}: no action probabilities: {self._why_no_probs()}")
+        raise ConfigError(f"{self.name}: no action probabilities: {propensity_problem(self)}")
 
     def _deterministic_choice(self, x: np.ndarray) -> int:
         if self._select_kernel is not None:
@@ -141,4 +156,4 @@ class Propensities:
             p = self.probs(context)
             a = int(self.act(context))
             return a, float(max(p[a], 1e-300))
-        raise ConfigError(f"{self.name}: no action probabilities: {self._why_no_probs()}")
+        raise ConfigError(f"{self.name}: no action probabilities: {propensity_problem(self)}")

@@ -71,6 +71,7 @@ def _first_chunk(path: str, n_options):
 
 def run_ope_command(args: argparse.Namespace) -> int:
     from .._io import atomic_write_text
+    from ..agents import propensity_problem
     from ..agents.registry import make_agent
     from ..ope import ESTIMATORS, agent_policy, evaluate, replay
     from .specs import canonical_spec, split_specs
@@ -99,8 +100,9 @@ def run_ope_command(args: argparse.Namespace) -> int:
             if getattr(a, "learns", True) and not callable(getattr(a, "save", None)):
                 raise ConfigError(f"--save-agents: {s} cannot be saved; drop --save-agents or the agent")
     for s, a in agents.items():
-        if a.propensity_kind not in ("deterministic", "stochastic"):
-            raise ConfigError(f"--policies {s}: cannot report the probability of its decisions: {a._why_no_probs()}; "
+        why = propensity_problem(a)
+        if why:
+            raise ConfigError(f"--policies {s}: cannot report the probability of its decisions: {why}; "
                               "off-policy estimators need it")
     out = Path(args.out)
     check_out_folder(out, f"--out {args.out}", _ours, "ope output")
@@ -110,10 +112,10 @@ def run_ope_command(args: argparse.Namespace) -> int:
     logged = _logged_value(args.log, args.n_options)
     if args.missing == "error":  # refuse unobserved rewards before training anything
         from ..ope import iter_log
-        from ..ope.estimators import _usable
+        from ..ope.estimators import observed_rows
 
         for c in iter_log(args.log, n_options=args.n_options):
-            _usable(c, "error", str(args.log))
+            observed_rows(c, "error", str(args.log))
     rows.append({"policy": f"logged ({meta.policy or 'logging policy'})", "estimator": "on-policy", **logged})
     for s, agent in agents.items():
         if getattr(agent, "learns", True):

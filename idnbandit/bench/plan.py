@@ -202,7 +202,7 @@ def make_plan(scenarios: Sequence[str], agents: Sequence[AgentSpec], seeds: Sequ
         if any(x.name == e.name for x in entries):
             raise ConfigError(f"--scenario: two scenarios are named {e.name!r}; scenario names must be distinct")
         entries.append(e)
-    from ..agents import feedback_mismatch
+    from ..agents import feedback_mismatch, propensity_problem
 
     mismatched = []
     for e in entries:
@@ -211,10 +211,11 @@ def make_plan(scenarios: Sequence[str], agents: Sequence[AgentSpec], seeds: Sequ
                 agent = make_agent(a.spec, e.n_options, e.n_features, seed=0)
             except ConfigError as exc:
                 raise ConfigError(f"agent {a.label!r} on scenario {e.name!r}: {exc}") from None
-            if log_dir is not None and agent.propensity_kind not in ("deterministic", "stochastic"):
-                raise ConfigError(f"--log: agent {a.label!r} cannot report the probability of its decisions "
-                                  f"(propensity_kind {agent.propensity_kind!r}); decision logs need it; drop --log or "
-                                  "the agent (docs/ope.md lists the agents that can be logged)")
+            why = propensity_problem(agent) if log_dir is not None else None
+            if why:
+                raise ConfigError(f"--log: agent {a.label!r} cannot report the probability of its decisions ({why}); "
+                                  "decision logs need it; drop --log or the agent (docs/ope.md lists the agents "
+                                  "that can be logged)")
             mode = e.scenario.feedback.mode
             msg = feedback_mismatch(agent, mode)
             if msg and strict:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -36,11 +35,11 @@ import numpy as np
 from ..errors import ConfigError, LogError, UnknownNameError
 from ._bootstrap import CDF, poisson_bootstrap_sums_
 from .log import DecisionLog
-from .reader import iter_log
+from .reader import log_chunks
 from .reward_model import RidgeRewardModel, SklearnRewardModel
 
 __all__ = ["ESTIMATORS", "Estimate", "Policy", "evaluate", "check_probs", "deterministic_policy", "uniform_policy",
-           "sim_value"]
+           "sim_value", "observed_rows"]
 
 ESTIMATORS = ("dm", "ips", "snips", "dr", "switch-dr", "dr-clip")
 _NEEDS_MODEL = {"dm", "dr", "switch-dr", "dr-clip"}
@@ -94,14 +93,6 @@ def uniform_policy(n_options: int) -> Policy:
     return lambda x: np.full((x.shape[0], n_options), 1.0 / n_options)
 
 
-def _chunks(log, chunk_rows: int, n_options: int | None = None):
-    if isinstance(log, DecisionLog):
-        for s in range(0, max(log.n_rows, 1), chunk_rows):
-            yield DecisionLog(log.meta, *(None if a is None else a[s: s + chunk_rows] for a in log[1:]))
-    else:
-        yield from iter_log(Path(log), chunk_rows=chunk_rows, n_options=n_options)
-
-
 def _make_model(reward_model, meta, n_folds: int):
     if isinstance(reward_model, str):
         if reward_model != "ridge":
@@ -112,7 +103,8 @@ def _make_model(reward_model, meta, n_folds: int):
     return SklearnRewardModel(reward_model, meta.n_options, meta.n_features, n_folds=n_folds)
 
 
-def _usable(chunk: DecisionLog, missing: str, source: str) -> np.ndarray:
+def observed_rows(chunk: DecisionLog, missing: str, source: str) -> np.ndarray:
+    """The rows whose reward was observed; LogError on the first other row when ``missing == "error"``."""
     obs = chunk.observed
     if missing == "error" and not obs.all():
         i = int(np.flatnonzero(~obs)[0])
@@ -195,10 +187,10 @@ def evaluate(log, policies: Mapping[str, Policy] | Policy, *, estimators=ESTIMAT
 
     model = None
     if _NEEDS_MODEL & set(estimators):  # pass 1: fit the reward model
-        for chunk in _chunks(log, chunk_rows, n_options):
+        for chunk in log_chunks(log, chunk_rows, n_options):
             if model is None:
                 model = _make_model(reward_model, chunk.meta, n_folds)
-            use = _usable(chunk, missing, source)
+            use = observed_rows(chunk, missing, source)
             model.partial_fit(chunk.request[use], chunk.x[use], chunk.action[use], chunk.reward[use])
         model.finish()
 
@@ -210,9 +202,9 @@ def evaluate(log, policies: Mapping[str, Policy] | Policy, *, estimators=ESTIMAT
     w_sum = np.zeros(n_p)
     w_sq = np.zeros(n_p)
     n_used = n_dropped = first_row = 0
-    for chunk in _chunks(log, chunk_rows, n_options):  # pass 2: per-row contributions, accumulated
+    for chunk in log_chunks(log, chunk_rows, n_options):  # pass 2: per-row contributions, accumulated
         first_row += chunk.n_rows
-        use = _usable(chunk, missing, source)
+        use = observed_rows(chunk, missing, source)
         n_dropped += int((~use).sum())
         if not use.any():
             continue
@@ -287,7 +279,7 @@ def sim_value(log, policy: Policy, *, chunk_rows: int = 65_536) -> float:
     the two is the queueing-interaction bias of any OPE of a delivery policy (docs/ope.md).
     """
     total, n = 0.0, 0
-    for chunk in _chunks(log, chunk_rows):
+    for chunk in log_chunks(log, chunk_rows):
         if not chunk.meta.simulated:
             raise LogError(f"{log if not isinstance(log, DecisionLog) else 'log'}: not a simulated log (no "
                            "sim_reward_* columns); the ground truth exists only in simulation")

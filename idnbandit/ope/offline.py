@@ -27,14 +27,12 @@ Examples
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
 from ..errors import ConfigError, LogError
-from .log import DecisionLog
-from .reader import iter_log
+from .reader import log_chunks
 
 __all__ = ["ReplayResult", "replay"]
 
@@ -52,13 +50,6 @@ class ReplayResult(NamedTuple):
     mean_reward: float  # NaN when nothing was accepted
     std_error: float  # NaN with fewer than 2 accepted rows
     p_min: float
-
-
-def _chunks(log, chunk_rows, n_options=None):
-    if isinstance(log, DecisionLog):
-        yield log
-    else:
-        yield from iter_log(Path(log), chunk_rows=chunk_rows, n_options=n_options)
 
 
 def replay(agent, log, *, seed: int | None = 0, p_min: float | None = None, chunk_rows: int = 65_536,
@@ -95,7 +86,7 @@ def replay(agent, log, *, seed: int | None = 0, p_min: float | None = None, chun
     if missing not in ("error", "drop"):
         raise ConfigError(f"missing: {missing!r} is not allowed; it must be 'error' or 'drop'")
     if p_min is None:
-        p_min = min((float(c.propensity[c.observed].min()) for c in _chunks(log, chunk_rows, n_options)
+        p_min = min((float(c.propensity[c.observed].min()) for c in log_chunks(log, chunk_rows, n_options)
                      if c.observed.any()),
                     default=1.0)
     if not isinstance(p_min, (int, float)) or not 0 < p_min <= 1:
@@ -103,7 +94,7 @@ def replay(agent, log, *, seed: int | None = 0, p_min: float | None = None, chun
     rng = np.random.default_rng(seed)
     rows = matched = accepted = 0
     total = total_sq = 0.0
-    for chunk in _chunks(log, chunk_rows, n_options):
+    for chunk in log_chunks(log, chunk_rows, n_options):
         n_k = getattr(agent, "n_actions", chunk.meta.n_options)
         if n_k != chunk.meta.n_options:
             raise ConfigError(f"agent.n_actions: {n_k} does not match the log's {chunk.meta.n_options} options")

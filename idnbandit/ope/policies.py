@@ -43,8 +43,10 @@ def agent_policy(agent, name: str | None = None) -> Policy:
             out[np.arange(x.shape[0]), [int(agent.act(row)) for row in x]] = 1.0
             return out
     else:
-        raise ConfigError(f"policy {label}: the agent reports no action probabilities (propensity_kind is "
-                          f"{kind!r}); off-policy estimators need a 'deterministic' or 'stochastic' agent")
+        from ..agents import propensity_problem
+
+        raise ConfigError(f"policy {label}: {propensity_problem(agent) or 'it reports no probs()'}; off-policy "
+                          "estimators need a 'deterministic' or 'stochastic' agent")
     return policy
 
 

@@ -17,7 +17,7 @@ from ..errors import LogError, require
 from .log import _CSV_PREFIX, _META_KEY, CHUNK_ROWS, DecisionLog, _concat, _empty, _kind
 from .schema import LogMeta, check_chunk, columns, context_columns, sim_columns
 
-__all__ = ["iter_log", "read_log"]
+__all__ = ["iter_log", "read_log", "log_chunks"]
 
 
 def iter_log(path, *, chunk_rows: int = CHUNK_ROWS, n_options: int | None = None) -> Iterator[DecisionLog]:
@@ -38,6 +38,15 @@ def iter_log(path, *, chunk_rows: int = CHUNK_ROWS, n_options: int | None = None
     kind = _kind(path)
     reader = _iter_parquet if kind == "parquet" else _iter_csv
     yield from reader(path, chunk_rows, n_options)
+
+
+def log_chunks(log, chunk_rows: int = CHUNK_ROWS, n_options: int | None = None) -> Iterator[DecisionLog]:
+    """Chunks of ``log``: slices of an in-memory :class:`DecisionLog`, or :func:`iter_log` of a path."""
+    if isinstance(log, DecisionLog):
+        for s in range(0, max(log.n_rows, 1), chunk_rows):
+            yield DecisionLog(log.meta, *(None if a is None else a[s: s + chunk_rows] for a in log[1:]))
+    else:
+        yield from iter_log(Path(log), chunk_rows=chunk_rows, n_options=n_options)
 
 
 def read_log(path, *, n_options: int | None = None) -> DecisionLog:

@@ -32,17 +32,15 @@ PROPENSITY_KINDS = ("deterministic", "stochastic")
 
 def check_propensities(agent, fused: bool) -> str:
     """The agent's propensity kind, or ConfigError saying why it cannot be logged."""
-    name = getattr(agent, "name", None) or type(agent).__name__
-    kind = getattr(agent, "propensity_kind", None)
-    if kind not in PROPENSITY_KINDS:
-        why = {"sampled": "its choices are randomised and it cannot say with what probability"}
-        raise ConfigError(f"log: agent {name!r} cannot report the probability of its decisions "
-                          f"({why.get(kind, f'propensity_kind is {kind!r}')}); decision logs need it for "
-                          "off-policy evaluation. Log an agent whose propensity_kind is 'deterministic' or "
-                          "'stochastic' (docs/ope.md lists them)")
-    if kind == "stochastic" and not callable(getattr(agent, "act_with_prob", None)):
-        raise ConfigError(f"log: agent {name!r} is stochastic but has no act_with_prob method")
-    return kind
+    from ..agents import propensity_problem
+
+    why = propensity_problem(agent)
+    if why:
+        name = getattr(agent, "name", None) or type(agent).__name__
+        raise ConfigError(f"log: agent {name!r} cannot report the probability of its decisions ({why}); "
+                          "decision logs need it for off-policy evaluation. Log an agent whose propensity_kind "
+                          "is 'deterministic' or 'stochastic' (docs/ope.md lists them)")
+    return agent.propensity_kind
 
 
 class DecisionLogSink:

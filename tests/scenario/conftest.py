@@ -53,6 +53,34 @@ BASE = {
 }
 
 
+#: a trace section that generates its trace, so that a scenario dict needs no file
+SYNTHETIC = {"synthetic": {"model_names": ["small", "big"], "accuracies": [0.7, 0.9], "n_classes": 3,
+                           "n_samples": 500, "seed": 1}}
+
+
+def synthetic_base() -> dict:
+    """A fresh copy of :data:`BASE` whose trace is :data:`SYNTHETIC` (loads without files)."""
+    d = copy.deepcopy(BASE)
+    d["trace"] = copy.deepcopy(SYNTHETIC)
+    return d
+
+
+def put(d: dict, path: tuple, value) -> None:
+    """Set the entry at ``path`` (keys and list indices) of a nested scenario dict."""
+    for key in path[:-1]:
+        d = d[key]
+    d[path[-1]] = value
+
+
+def load_dict(d: dict, source: str):
+    """The scenario of dict ``d``, through its TOML text (as a file would be read)."""
+    import tomli_w
+
+    from idnbandit.scenario import loads_scenario
+
+    return loads_scenario(tomli_w.dumps(d), source=source)
+
+
 @pytest.fixture
 def base() -> dict:
     """A fresh deep copy of the valid base scenario (its trace is ``outputs.npz`` beside the file)."""

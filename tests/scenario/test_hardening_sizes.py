@@ -23,10 +23,9 @@ from idnbandit.scenario import loads_scenario, scenario_from_dict
 from idnbandit.scenario.validate import validate_scenario
 from idnbandit.traces import synthetic_trace
 
-from .conftest import BASE
-
-SYNTHETIC = {"synthetic": {"model_names": ["small", "big"], "accuracies": [0.7, 0.9], "n_classes": 3,
-                           "n_samples": 500, "seed": 1}}
+from .conftest import SYNTHETIC, load_dict
+from .conftest import put as _put
+from .conftest import synthetic_base as _base
 
 # (path into the scenario dict, largest allowed value, text the message must contain)
 INT_FIELDS = [
@@ -63,20 +62,8 @@ FLOAT_FIELDS = [
 ]
 
 
-def _base() -> dict:
-    d = copy.deepcopy(BASE)
-    d["trace"] = copy.deepcopy(SYNTHETIC)
-    return d
-
-
-def _put(d: dict, path: tuple, value) -> None:
-    for key in path[:-1]:
-        d = d[key]
-    d[path[-1]] = value
-
-
 def _load(d: dict):
-    return loads_scenario(tomli_w.dumps(d), source="sizes.toml")
+    return load_dict(d, "sizes.toml")
 
 
 def _refused(d: dict, *expected: str) -> str:
@@ -313,7 +300,6 @@ def test_100k_node_tree_file_loads_in_under_2_s(tmp_path):
     """The issue's criterion end to end: ``load_scenario`` on a 14 MB TOML file of a 100,000-node tree
     (large files are parsed by rtoml; tomllib alone takes ~3 s on them). The process's CPU time, best of
     two runs: other processes on a shared 2-core machine must not make it flaky (measured 1.3 s idle)."""
-    import tomli_w
 
     from idnbandit.scenario import load_scenario
 

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import copy
 import math
 
 import pytest
-import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from idnbandit.errors import ConfigError
-from idnbandit.scenario import loads_scenario, scenario_to_dict
+from idnbandit.scenario import scenario_to_dict
 
-from .conftest import BASE
-
-SYNTHETIC = {"synthetic": {"model_names": ["small", "big"], "accuracies": [0.7, 0.9], "n_classes": 3,
-                           "n_samples": 500, "seed": 1}}
+from .conftest import load_dict
+from .conftest import put as _put
+from .conftest import synthetic_base as _base
 
 # (path into the scenario dict, zero allowed?, substring the message must contain)
 FLOAT_FIELDS = [
@@ -53,20 +50,8 @@ INT_FIELDS = [
 ]
 
 
-def _base() -> dict:
-    d = copy.deepcopy(BASE)
-    d["trace"] = copy.deepcopy(SYNTHETIC)
-    return d
-
-
-def _put(d: dict, path: tuple, value) -> None:
-    for key in path[:-1]:
-        d = d[key]
-    d[path[-1]] = value
-
-
 def _load(d: dict):
-    return loads_scenario(tomli_w.dumps(d), source="prop.toml")
+    return load_dict(d, "prop.toml")
 
 
 def test_synthetic_base_is_valid():
